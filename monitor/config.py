@@ -1,0 +1,193 @@
+"""One frozen, typed configuration tree, read once at start-up and passed down.
+
+Unknown keys are errors (with their dotted path). Environment variables override the file
+for deployment: ``MONITOR__SCORE__ALPHA=0.01`` sets ``score.alpha``; values are parsed as
+YAML scalars, so ``true``, ``12`` and ``[a, b]`` work. A value ``file:/path`` on a key whose
+name ends in ``password``, ``secret`` or ``token`` is read from that file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from monitor.errors import ConfigError
+
+ENV_PREFIX = "MONITOR__"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NumericField(_Model):
+    """A numeric input field; `log` applies sign(x)·log1p(|x|) first (heavy-tailed amounts)."""
+
+    name: str
+    log: bool = False
+
+
+class FieldsConfig(_Model):
+    """Which fields of an event feed which block of the embedding."""
+
+    id: str | None = Field(None, description="id field; absent -> the line/offset number")
+    timestamp: str | None = None
+    timestamp_format: Literal["auto", "epoch_s", "epoch_ms", "iso8601"] = "auto"
+    segment: str | None = None
+    label: str | None = Field(None, description="confirmed-fraud label field, if any")
+    positive: list[str] = Field(
+        default_factory=lambda: ["1", "1.0", "true", "fraud", "yes"],
+        description="label values (as text, case-insensitive) that mean fraud",
+    )
+    text: list[str] = Field(default_factory=list)
+    template: str | None = Field(
+        None, description='render text fields into one string, e.g. "{merchant} {category}"'
+    )
+    numeric: list[NumericField] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    required: list[str] = Field(default_factory=list, description="fields that must be present")
+    max_event_bytes: int = Field(65_536, gt=0)
+
+    @model_validator(mode="after")
+    def _something_to_embed(self) -> FieldsConfig:
+        if not (self.text or self.template or self.numeric or self.categorical):
+            raise ValueError("declare at least one text, template, numeric or categorical field")
+        return self
+
+
+class EmbedConfig(_Model):
+    """Encoders. `model` is a local directory or "default" (the bundled all-MiniLM-L6-v2)."""
+
+    model: str = "default"
+    profile: Literal["torch"] = "torch"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(32, gt=0, le=1024)
+    max_seq_length: int = Field(128, gt=0, le=512)
+    cache_size: int = Field(100_000, ge=0, description="LRU entries of text embeddings")
+    threads: int | None = Field(None, gt=0, description="torch threads; default = usable cores")
+    text_weight: float = Field(1.0, ge=0)
+    tabular_weight: float = Field(1.0, ge=0)
+    hash_dim: int = Field(16, gt=0, le=4096, description="feature-hashing width per categorical")
+    robust_window: int = Field(2048, gt=10, description="values kept per numeric for median/IQR")
+
+
+class ScoreConfig(_Model):
+    """Reference centroids, calibration and known-fraud prototypes, per segment."""
+
+    alpha: float = Field(0.001, gt=0, lt=1)
+    k: int | Literal["auto"] = Field("auto", description="centroids; auto = reference size / 50")
+    k_min: int = Field(8, gt=0)
+    k_max: int = Field(512, gt=0)
+    warmup: int = Field(500, ge=20, description="events a segment needs before it scores")
+    holdout: float = Field(0.2, gt=0, lt=1, description="share of warm-up used for calibration")
+    reservoir: int = Field(2000, ge=20, description="calibration scores kept per segment")
+    half_life_events: float | None = Field(20_000, gt=0)
+    half_life_seconds: float | None = Field(None, gt=0)
+    normalise_by_scale: bool = Field(
+        False, description="divide distance by the centroid's scale (cost 0.04 AUROC on CLINC150)"
+    )
+    learn_block: int = Field(
+        16, gt=0, description="updates applied every N events of a segment (batch-invariant)"
+    )
+    fraud_prototypes: int = Field(512, ge=0)
+    max_segments: int = Field(1000, gt=0, description="segments kept; least recently seen evicted")
+    exemplars: int = Field(3, ge=0, description="example event ids kept per centroid")
+    seed: int = 0
+
+
+class DriftConfig(_Model):
+    """Anytime-valid drift detection and the descriptive window gauges."""
+
+    false_alarm_probability: float = Field(
+        0.01, gt=0, lt=1, description="per stream over `horizon` events, shared by segments"
+    )
+    horizon: int = Field(10_000, gt=0, description="events per segment the budget covers")
+    threshold: float | None = Field(None, gt=1, description="override the derived threshold")
+    window: int = Field(500, gt=1, description="events in the descriptive gauges' window")
+    hysteresis: int = Field(500, ge=0, description="quiet events before a drift resolves")
+    rebaseline: bool = Field(False, description="refit the reference after a confirmed drift")
+
+
+class MonitorConfig(_Model):
+    """The whole configuration tree."""
+
+    fields: FieldsConfig
+    embed: EmbedConfig = EmbedConfig()
+    score: ScoreConfig = ScoreConfig()
+    drift: DriftConfig = DriftConfig()
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(root)"
+        lines.append(f"{path}: {e['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _secret_from_file(key: str, value: Any) -> Any:
+    secretish = key.endswith(("password", "secret", "token"))
+    if secretish and isinstance(value, str) and value.startswith("file:"):
+        return Path(value[5:]).read_text().strip()
+    return value
+
+
+def apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``MONITOR__A__B=value`` variables onto a raw config tree.
+
+    >>> apply_env({"score": {"alpha": 0.001}}, {"MONITOR__SCORE__ALPHA": "0.01"})
+    {'score': {'alpha': 0.01}}
+    """
+    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(tree)) or {}
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        _set_path(out, path, _secret_from_file(path[-1], value))
+    return out
+
+
+def parse_config(tree: Mapping[str, Any], env: Mapping[str, str] | None = None) -> MonitorConfig:
+    """Validate a raw tree (plus environment overrides) into a `MonitorConfig`."""
+    raw = apply_env(dict(tree), env if env is not None else {})
+    try:
+        return MonitorConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> MonitorConfig:
+    """Read a YAML file (or nothing) and the process environment into a `MonitorConfig`."""
+    tree: Any = {}
+    if path is not None:
+        try:
+            tree = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as err:
+            raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config {path} must be a mapping at the top level")
+    return parse_config(tree, dict(os.environ) if env is None else env)
