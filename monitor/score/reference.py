@@ -1,0 +1,168 @@
+"""Rolling reference centroids: what normal looks like, with exponential forgetting.
+
+Each centroid keeps a running mean of its members, a decayed weight (how much recent
+traffic it holds) and a scale (its typical member distance). Distances are cosine
+distances to the centroid's direction, because encoder rows are unit vectors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+
+
+def auto_k(n: int, k_min: int, k_max: int, per_centroid: int = 50) -> int:
+    """Centroids for a reference of n rows: one per `per_centroid`, clamped, at most n.
+
+    k must grow with the reference: on CLINC150 300 centroids for 15,000 texts matched
+    exact nearest-neighbour search while 64 lost 0.03 AUROC.
+
+    >>> auto_k(15_000, 8, 512), auto_k(500, 8, 512), auto_k(5, 8, 512)
+    (300, 10, 5)
+    """
+    return max(1, min(n, max(k_min, min(k_max, n // per_centroid))))
+
+
+def decay_factor(events: int, half_life_events: float | None,
+                 seconds: float = 0.0, half_life_seconds: float | None = None) -> float:
+    """Multiplier applied to every weight after `events` events spanning `seconds`.
+
+    >>> decay_factor(100, 100.0)
+    0.5
+    >>> decay_factor(0, 100.0, seconds=60.0, half_life_seconds=60.0)
+    0.5
+    """
+    lam = 1.0
+    if half_life_events:
+        lam *= 0.5 ** (events / half_life_events)
+    if half_life_seconds and seconds > 0:
+        lam *= 0.5 ** (seconds / half_life_seconds)
+    return lam
+
+
+def fit_centroids(x: Matrix, k: int, seed: int) -> tuple[Matrix, npt.NDArray[np.int64]]:
+    """k-means++ seeded mini-batch k-means (scikit-learn); returns means and labels."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    k = max(1, min(k, len(x)))
+    km = MiniBatchKMeans(
+        n_clusters=k, init="k-means++", random_state=seed, n_init=1,
+        batch_size=max(1024, 4 * k), max_iter=100, max_no_improvement=10,
+    )
+    labels = km.fit_predict(x.astype(np.float64))
+    return km.cluster_centers_.astype(np.float32), labels.astype(np.int64)
+
+
+class CentroidReference:
+    """k centroids with decayed weights and scales; nearest-centroid cosine distances."""
+
+    def __init__(self, means: Matrix, weights: npt.NDArray[np.float64],
+                 scales: npt.NDArray[np.float64], exemplars: int = 3) -> None:
+        self.means = np.asarray(means, np.float32)
+        self.weights = np.asarray(weights, np.float64)
+        self.scales = np.asarray(scales, np.float64)
+        self.exemplar_cap = exemplars
+        self.exemplars: list[deque[str]] = [deque(maxlen=exemplars) for _ in range(self.k)]
+        self.updates = 0
+        self.last_time: float | None = None
+        self._unit = self._directions()
+
+    @classmethod
+    def fit(cls, x: Matrix, k: int, seed: int, exemplars: int = 3,
+            ids: list[str] | None = None) -> CentroidReference:
+        means, labels = fit_centroids(x, k, seed)
+        ref = cls(means, np.zeros(len(means)), np.zeros(len(means)), exemplars)
+        dist = 1.0 - np.sum(x * ref._unit[labels], axis=1)
+        for j in range(ref.k):
+            members = dist[labels == j]
+            ref.weights[j] = float(len(members))
+            ref.scales[j] = float(np.median(members)) if len(members) else 0.0
+        if ids is not None:
+            for i, j in enumerate(labels):
+                ref.exemplars[int(j)].append(ids[i])
+        return ref
+
+    @property
+    def k(self) -> int:
+        return len(self.means)
+
+    def _directions(self) -> Matrix:
+        norms = np.linalg.norm(self.means, axis=1, keepdims=True)
+        return (self.means / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+    def nearest(self, x: Matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Index of the nearest centroid and the cosine distance to it, per row."""
+        sims = x @ self._unit.T
+        idx = np.argmax(sims, axis=1)
+        best = sims[np.arange(len(x)), idx].astype(np.float64)
+        return idx.astype(np.int64), np.clip(1.0 - best, 0.0, 2.0)
+
+    def learn(self, x: Matrix, idx: npt.NDArray[np.int64], dist: npt.NDArray[np.float64],
+              decay: float, ids: list[str] | None = None, now: float | None = None) -> None:
+        """Fold a block of accepted rows into their nearest centroids after decaying all.
+
+        The decay is applied once for the block, then each centroid moves to the weighted
+        mean of its old mean (at its decayed weight) and its new members.
+        """
+        self.weights *= decay
+        if len(x):
+            k = self.k
+            counts = np.bincount(idx, minlength=k).astype(np.float64)
+            sums = np.zeros_like(self.means, dtype=np.float64)
+            np.add.at(sums, idx, x.astype(np.float64))
+            dsum = np.bincount(idx, weights=dist, minlength=k)
+            hit = counts > 0
+            new_w = self.weights + counts
+            rate = np.where(hit, counts / np.where(new_w == 0, 1, new_w), 0.0)
+            mean_new = sums[hit] / counts[hit, None]
+            self.means[hit] += (rate[hit, None] * (mean_new - self.means[hit])).astype(np.float32)
+            dmean = np.where(hit, dsum / np.where(hit, counts, 1), 0.0)
+            self.scales = np.where(hit, self.scales + rate * (dmean - self.scales), self.scales)
+            self.weights = new_w
+            self._unit = self._directions()
+            if ids is not None:
+                for i, j in zip(ids, idx, strict=True):
+                    self.exemplars[int(j)].append(i)
+        self.updates += len(x)
+        if now is not None:
+            self.last_time = now
+
+    def occupancy(self) -> npt.NDArray[np.float64]:
+        """Reference share of each centroid (weights normalised to sum 1)."""
+        total = float(self.weights.sum())
+        return self.weights / total if total > 0 else np.full(self.k, 1.0 / max(self.k, 1))
+
+    def center(self) -> npt.NDArray[np.float64]:
+        """Weight-averaged mean of all centroids: where the reference mass sits."""
+        return (self.occupancy()[:, None] * self.means.astype(np.float64)).sum(axis=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "means": self.means.copy(), "weights": self.weights.copy(),
+            "scales": self.scales.copy(), "exemplar_cap": self.exemplar_cap,
+            "exemplars": [list(d) for d in self.exemplars], "updates": self.updates,
+            "last_time": self.last_time,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.means = np.array(state["means"], np.float32)
+        self.weights = np.array(state["weights"], np.float64)
+        self.scales = np.array(state["scales"], np.float64)
+        self.exemplar_cap = int(state["exemplar_cap"])
+        self.exemplars = [deque(e, maxlen=self.exemplar_cap) for e in state["exemplars"]]
+        self.updates = int(state["updates"])
+        lt = state.get("last_time")
+        self.last_time = None if lt is None or (isinstance(lt, float) and math.isnan(lt)) else lt
+        self._unit = self._directions()
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> CentroidReference:
+        ref = cls(np.zeros((0, 1), np.float32), np.zeros(0), np.zeros(0))
+        ref.load_state_dict(state)
+        return ref

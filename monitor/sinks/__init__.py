@@ -1,0 +1,1 @@
+"""Sinks: the edges where results leave the monitor (metrics, topics, alert webhooks)."""

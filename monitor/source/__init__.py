@@ -1,0 +1,1 @@
+"""Sources: where raw events come from (files and stdin for replay, Kafka for the daemon)."""
