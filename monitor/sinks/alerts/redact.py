@@ -17,7 +17,8 @@ EVENT_FIELD_KEYS = frozenset({"fields", "text", "numeric", "categorical"})
 def redact(value: Any, allow: frozenset[str]) -> Any:
     """A copy of `value` with event-field mappings cut down to the allow-list.
 
-    >>> redact({"score": 3.0, "fields": {"merchant": "ACME", "card": "4111"}}, frozenset({"merchant"}))
+    >>> details = {"score": 3.0, "fields": {"merchant": "ACME", "card": "4111"}}
+    >>> redact(details, frozenset({"merchant"}))
     {'score': 3.0, 'fields': {'merchant': 'ACME'}}
     >>> redact([{"text": {"description": "hi"}}], frozenset())
     [{'text': {}}]
