@@ -78,7 +78,6 @@ class Group:
     created_at: float
     alerts: dict[str, Tracked] = field(default_factory=dict)
     last_sent: float | None = None
-    sequence: int = 0
     overflow: int = 0
 
 
@@ -106,6 +105,7 @@ class AlertRouter:
         self.limiter = limiter
         self.groups: dict[str, Group] = {}
         self.dropped = 0
+        self.sequence = 0  # per receiver, never reused: receivers can order and dedup by it
         self._allow = frozenset(config.allow_fields)
         self._tiebreak = itertools.count()
 
@@ -188,16 +188,21 @@ class AlertRouter:
         out: list[Notification] = []
         for key in list(self.groups):
             group = self.groups[key]
+            if not group.alerts and group.overflow == 0:
+                # An emptied group is kept one interval, so a storm that goes on after a
+                # send waits for group_interval rather than a fresh group_wait.
+                interval = self.config.group_interval_seconds
+                if group.last_sent is None or now >= group.last_sent + interval:
+                    del self.groups[key]
+                continue
             if not self._ready(group, now, force) or not self.limiter.available(now):
                 continue
             note = self._emit(group, now)
             if note is not None:
                 self.limiter.try_take(now)
-            del self.groups[key]
-            if group.alerts:
-                self.groups[key] = group  # to the back of the queue: fair under the limit
-            if note is not None:
                 out.append(note)
+            del self.groups[key]
+            self.groups[key] = group  # to the back of the queue: fair under the limit
         return out
 
     def _emit(self, group: Group, now: float) -> Notification | None:
@@ -210,7 +215,7 @@ class AlertRouter:
                 picked.append(t)
         if not picked and group.overflow == 0:
             return None
-        group.sequence += 1
+        self.sequence += 1
         group.last_sent = now
         alerts = tuple(self._alert_dict(t, now) for t in picked)
         count = sum(t.new_count for t in picked) + group.overflow
@@ -223,7 +228,7 @@ class AlertRouter:
                 group.alerts.pop(t.fingerprint, None)
         status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
         return Notification(
-            self.receiver, group.key, dict(group.labels), group.sequence, now, status,
+            self.receiver, group.key, dict(group.labels), self.sequence, now, status,
             count, truncated, alerts,
         )
 
@@ -250,6 +255,7 @@ class AlertRouter:
             "groups": [asdict(g) for g in self.groups.values()],
             "limiter": self.limiter.state_dict(),
             "dropped": self.dropped,
+            "sequence": self.sequence,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -263,3 +269,4 @@ class AlertRouter:
             self.groups[group.key] = group
         self.limiter.load_state_dict(state["limiter"])
         self.dropped = int(state["dropped"])
+        self.sequence = int(state["sequence"])

@@ -1,0 +1,131 @@
+"""AlertSink end to end on a fake clock and a fake transport (no sockets, no sleeps)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from monitor.events import Alert
+from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Receiver:
+    """Answers 503 until `up_at`, then `status`; records what it accepted."""
+
+    def __init__(self, clock: Clock, up_at: float, status: int = 200) -> None:
+        self.clock, self.up_at, self.status = clock, up_at, status
+        self.accepted: list[dict[str, object]] = []
+        self.calls = 0
+
+    def __call__(self, req: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.clock.t < self.up_at:
+            return httpx.Response(503)
+        if self.status == 200:
+            self.accepted.append(json.loads(req.content))
+        return httpx.Response(self.status)
+
+
+def sink(tmp_path: Path, clock: Clock, rx: Receiver, **kw: object) -> AlertSink:
+    cfg = AlertsConfig(
+        receivers=(ReceiverConfig(name="hook", url="http://127.0.0.1:9/", secret="k"),),
+        **{"group_wait_seconds": 0.0, "group_interval_seconds": 1.0,
+           "backoff_initial_seconds": 0.5, "backoff_max_seconds": 4.0, **kw},
+    )
+    return AlertSink(cfg, tmp_path, clock=clock, transports={"hook": httpx.MockTransport(rx)})
+
+
+def drift(segment: str, status: str) -> Alert:
+    return Alert("drift", status, {"segment": segment}, details={"statistic": 1e3})
+
+
+def run(s: AlertSink, clock: Clock, seconds: float, step: float = 0.25) -> None:
+    end = clock.t + seconds
+    while clock.t < end:
+        s.pump()
+        clock.t += step
+
+
+def test_outage_then_recovery_delivers_each_once_in_group_order(tmp_path: Path) -> None:
+    clock = Clock()
+    rx = Receiver(clock, up_at=clock.t + 30.0)
+    counts: list[tuple[str, str, int]] = []
+    s = sink(tmp_path, clock, rx)
+    s._on_count = lambda *a: counts.append(a)
+    for seg in ("a", "b", "c"):
+        s.submit(drift(seg, "firing"))
+    run(s, clock, 3.0)
+    for seg in ("a", "b"):
+        s.submit(drift(seg, "resolved"))
+    run(s, clock, 3.0)
+    s.submit(drift("a", "firing"))
+    run(s, clock, 60.0)
+    assert s.pending() == 0
+    ids = [d["id"] for d in rx.accepted]
+    assert len(ids) == len(set(ids)) == 6
+    for seg, expected in {"a": ["firing", "resolved", "firing"], "b": ["firing", "resolved"],
+                          "c": ["firing"]}.items():
+        got = [d for d in rx.accepted if d["group_labels"]["segment"] == seg]  # type: ignore[index]
+        assert [d["status"] for d in got] == expected
+        seqs = [d["sequence"] for d in got]
+        assert seqs == sorted(seqs)
+    c = s.counters["hook"]
+    assert (c.sent, c.failed, c.expired, c.notifications) == (6, 0, 0, 6)
+    assert c.retried > 0 and ("hook", "sent", 1) in counts
+
+
+def test_client_errors_fail_and_are_counted(tmp_path: Path) -> None:
+    clock = Clock()
+    rx = Receiver(clock, up_at=0.0, status=400)
+    s = sink(tmp_path, clock, rx)
+    s.submit(drift("a", "firing"))
+    run(s, clock, 2.0)
+    assert rx.calls == 1 and s.counters["hook"].failed == 1 and s.pending() == 0
+
+
+def test_too_old_expires_and_is_counted(tmp_path: Path) -> None:
+    clock = Clock()
+    rx = Receiver(clock, up_at=float("inf"))
+    s = sink(tmp_path, clock, rx, max_age_seconds=10.0)
+    s.submit(drift("a", "firing"))
+    run(s, clock, 20.0)
+    assert s.counters["hook"].expired == 1 and s.pending() == 0
+    assert s.outbox.counts() == {("hook", "expired"): 1}
+
+
+def test_gathered_alerts_survive_restart_via_checkpoint(tmp_path: Path) -> None:
+    clock = Clock()
+    rx = Receiver(clock, up_at=0.0)
+    s = sink(tmp_path, clock, rx, group_wait_seconds=30.0)
+    for i in range(5):
+        s.submit(Alert("outlier", "firing", {"segment": "x"}, details={"id": str(i)}))
+    s.checkpoint()  # nothing due yet: held by the router, persisted with it
+    s.outbox.close()
+    clock.t += 31.0
+    again = sink(tmp_path, clock, rx, group_wait_seconds=30.0)
+    again.pump()
+    assert [d["count"] for d in rx.accepted] == [5]
+
+
+def test_receiver_kinds_filter(tmp_path: Path) -> None:
+    clock = Clock()
+    rx = Receiver(clock, up_at=0.0)
+    cfg = AlertsConfig(
+        group_wait_seconds=0.0,
+        receivers=(ReceiverConfig(name="hook", url="http://127.0.0.1:9/", kinds=("drift",)),),
+    )
+    s = AlertSink(cfg, tmp_path, clock=clock, transports={"hook": httpx.MockTransport(rx)})
+    s.submit(Alert("outlier", "firing", {"segment": "x"}))
+    s.submit(drift("x", "firing"))
+    s.pump()
+    assert [d["group_labels"]["kind"] for d in rx.accepted] == ["drift"]  # type: ignore[index]
