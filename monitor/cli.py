@@ -58,7 +58,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     cfg = _with_label(load_config(args.config), args.label_field, args.positive)
     pipeline = Pipeline.build(cfg)
     report = replay(cfg, args.stream, pipeline, reference=args.reference, out=args.out,
-                    rejects=args.rejects, progress=not args.quiet)
+                    rejects=args.rejects, progress=not args.quiet, feedback=not args.no_feedback)
     if args.report:
         Path(args.report).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     _print_summary(report)
@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="write scored events (JSONL) here")
     rp.add_argument("--report", help="write the JSON report here")
     rp.add_argument("--rejects", help="write undecodable lines (line, reason) here")
+    rp.add_argument("--no-feedback", action="store_true",
+                    help="use labels for the quality metrics only, not as fraud feedback")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_replay)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -80,9 +81,15 @@ def replay(
     rejects: str | None = None,
     batch_size: int = 256,
     progress: bool = True,
+    feedback: bool = True,
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
-    """Run a replay end to end and return the report (see README for its fields)."""
+    """Run a replay end to end and return the report (see README for its fields).
+
+    With `feedback`, each label reaches the engine right after its event is scored (as an
+    analyst's confirmation would): confirmed fraud builds prototypes and never updates the
+    reference. Without it, labels are used for the quality metrics only.
+    """
     counts = {"rejected": 0}
     labels: list[bool] = []
     scores: list[float] = []
@@ -99,7 +106,8 @@ def replay(
                                        disable=not progress))
         start = clock()
         for batch in _batches(decode_file(stream, cfg, rej, counts), batch_size):
-            results, new_alarms = pipeline.process(batch)
+            seen = batch if feedback else [replace(e, label=None) for e in batch]
+            results, new_alarms = pipeline.process(seen)
             alarms.extend(new_alarms)
             for event, res in zip(batch, results, strict=True):
                 events_total += 1

@@ -144,7 +144,8 @@ class SegmentModel:
         lam = decay_factor(n, self.cfg.half_life_events, dt, self.cfg.half_life_seconds)
         ref.learn(x[accept], idx[accept], dist[accept], lam,
                   [ids[i] for i in np.flatnonzero(accept)], now)
-        self.reservoir.add(s[accept])
+        # every out-of-sample score calibrates except confirmed fraud (see the reservoir)
+        self.reservoir.add(s[~is_fraud])
         if is_fraud.any():
             self.fraud.add(x[is_fraud])
         if alarms and self.drift_cfg.rebaseline:

@@ -1,0 +1,1 @@
+"""State: snapshot codec, local snapshots, changelog topic and the checkpoint."""

@@ -1,0 +1,1 @@
+"""Quality tests run the real pipeline on real labelled data (see tests/datasets.py)."""
