@@ -65,7 +65,9 @@ class Receiver:
                     return
                 headers = {k: v for k, v in self.headers.items()}
                 if receiver.secret is not None and not verify(
-                    receiver.secret, body, self.headers.get(TIMESTAMP_HEADER),
+                    receiver.secret,
+                    body,
+                    self.headers.get(TIMESTAMP_HEADER),
                     self.headers.get(SIGNATURE_HEADER),
                 ):
                     with receiver.lock:

@@ -63,16 +63,24 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
     log = (tmp_path / "alertmanager.log").open("wb")
     assert BINARY is not None
     proc = subprocess.Popen(
-        [BINARY, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-         "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            BINARY,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(f"alertmanager exited: {(tmp_path / 'alertmanager.log').read_text()}")
+            raise AssertionError(
+                f"alertmanager exited: {(tmp_path / 'alertmanager.log').read_text()}"
+            )
         try:
             return httpx.get(f"{base}/-/ready", timeout=1.0).status_code == 200
         except httpx.TransportError:
@@ -98,9 +106,13 @@ def test_drift_alert_fires_and_resolves_in_alertmanager(
 ) -> None:
     base, echo = alertmanager
     cfg = AlertsConfig(
-        receivers=(ReceiverConfig(name="am", type="alertmanager", url=f"{base}/api/v2/alerts",
-                                  kinds=("drift",)),),
-        group_wait_seconds=0.0, poll_interval_seconds=0.05,
+        receivers=(
+            ReceiverConfig(
+                name="am", type="alertmanager", url=f"{base}/api/v2/alerts", kinds=("drift",)
+            ),
+        ),
+        group_wait_seconds=0.0,
+        poll_interval_seconds=0.05,
     )
     sink = AlertSink(cfg, tmp_path / "state")
     labels = {"segment": "groceries", "detector": "shiryaev_roberts"}
@@ -113,8 +125,7 @@ def test_drift_alert_fires_and_resolves_in_alertmanager(
         return list(answer.json())
 
     try:
-        sink.submit(Alert("drift", "firing", labels, {"summary": "drift in groceries"},
-                          details))
+        sink.submit(Alert("drift", "firing", labels, {"summary": "drift in groceries"}, details))
         assert sink.flush(timeout=10.0)
         [shown] = wait_until(listed, 10.0, "the drift alert in GET /api/v2/alerts")
         assert shown["status"]["state"] == "active"
@@ -131,8 +142,9 @@ def test_drift_alert_fires_and_resolves_in_alertmanager(
         sink.submit(Alert("drift", "resolved", labels, ends_at=time.time()))
         assert sink.flush(timeout=10.0)
         wait_until(lambda: listed() == [], 10.0, "the alert to leave the active list")
-        [resolved] = wait_until(lambda: am_said("resolved"), 15.0,
-                                "Alertmanager's resolved notification")
+        [resolved] = wait_until(
+            lambda: am_said("resolved"), 15.0, "Alertmanager's resolved notification"
+        )
         [alert] = resolved["alerts"]
         assert alert["status"] == "resolved" and alert["labels"]["segment"] == "groceries"
         assert sink.counters["am"].sent == 2 and sink.counters["am"].failed == 0

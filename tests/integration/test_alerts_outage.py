@@ -27,18 +27,29 @@ def test_receiver_down_then_up_gets_each_alert_once_in_order(tmp_path: Path) -> 
     port = free_port()  # nothing listens yet: connections are refused
     receiver = Receiver(port, secret=SECRET)
     cfg = AlertsConfig(
-        receivers=(ReceiverConfig(name="hook", url=receiver.url, secret=SECRET.decode(),
-                                  timeout_seconds=2.0),),
-        group_wait_seconds=0.2, group_interval_seconds=0.5,
-        backoff_initial_seconds=0.2, backoff_max_seconds=2.0, poll_interval_seconds=0.05,
+        receivers=(
+            ReceiverConfig(
+                name="hook", url=receiver.url, secret=SECRET.decode(), timeout_seconds=2.0
+            ),
+        ),
+        group_wait_seconds=0.2,
+        group_interval_seconds=0.5,
+        backoff_initial_seconds=0.2,
+        backoff_max_seconds=2.0,
+        poll_interval_seconds=0.05,
     )
     sink = AlertSink(cfg, tmp_path)
     t0 = time.monotonic()
     expected: dict[str, list[str]] = defaultdict(list)
 
     def send(segment: str, status: str) -> None:
-        alert = Alert("drift", status, {"segment": segment, "detector": "sr"},
-                      {"summary": f"drift in {segment}"}, {"statistic": 1234.5})
+        alert = Alert(
+            "drift",
+            status,
+            {"segment": segment, "detector": "sr"},
+            {"summary": f"drift in {segment}"},
+            {"statistic": 1234.5},
+        )
         sink.submit(alert)
         expected[segment].append(status)
 

@@ -58,7 +58,11 @@ def child(cfg: str, state: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, cfg, str(state), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
 
 
@@ -74,11 +78,15 @@ def test_kill_9_with_pending_alerts_then_restart_delivers_them(tmp_path: Path) -
     receiver = Receiver(secret=SECRET.encode())
     receiver.down_until = time.monotonic() + 3600  # 503 until the restart
     receiver.start()
-    cfg = json.dumps({
-        "receivers": [{"name": "hook", "url": receiver.url, "secret": SECRET}],
-        "group_wait_seconds": 0, "backoff_initial_seconds": 0.2,
-        "backoff_max_seconds": 1.0, "poll_interval_seconds": 0.05,
-    })
+    cfg = json.dumps(
+        {
+            "receivers": [{"name": "hook", "url": receiver.url, "secret": SECRET}],
+            "group_wait_seconds": 0,
+            "backoff_initial_seconds": 0.2,
+            "backoff_max_seconds": 1.0,
+            "poll_interval_seconds": 0.05,
+        }
+    )
     state = tmp_path / "state"
     try:
         first = child(cfg, state, "produce", str(SEGMENTS), str(OUTLIERS))
@@ -109,8 +117,11 @@ def test_kill_9_with_pending_alerts_then_restart_delivers_them(tmp_path: Path) -
 
     ids = [doc["id"] for doc in receiver.accepted]
     assert len(ids) == len(set(ids)) == expected
-    segments = sorted(doc["group_labels"]["segment"] for doc in receiver.accepted
-                      if doc["group_labels"]["kind"] == "drift")
+    segments = sorted(
+        doc["group_labels"]["segment"]
+        for doc in receiver.accepted
+        if doc["group_labels"]["kind"] == "drift"
+    )
     assert segments == [f"s{i}" for i in range(SEGMENTS)]
     outliers = [doc for doc in receiver.accepted if doc["group_labels"]["kind"] == "outlier"]
     assert sum(doc["count"] for doc in outliers) == OUTLIERS

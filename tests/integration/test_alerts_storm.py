@@ -31,10 +31,20 @@ def test_ten_thousand_outliers_in_ten_seconds_are_a_bounded_few_notifications(
 ) -> None:
     receiver = Receiver(secret=SECRET).start()
     cfg = AlertsConfig(
-        receivers=(ReceiverConfig(name="hook", url=receiver.url, secret=SECRET.decode(),
-                                  rate_limit=RATE_LIMIT, rate_limit_window_seconds=60.0),),
-        group_wait_seconds=1.0, group_interval_seconds=1.0, max_examples=EXAMPLES,
-        poll_interval_seconds=0.05, allow_fields=("merchant",),
+        receivers=(
+            ReceiverConfig(
+                name="hook",
+                url=receiver.url,
+                secret=SECRET.decode(),
+                rate_limit=RATE_LIMIT,
+                rate_limit_window_seconds=60.0,
+            ),
+        ),
+        group_wait_seconds=1.0,
+        group_interval_seconds=1.0,
+        max_examples=EXAMPLES,
+        poll_interval_seconds=0.05,
+        allow_fields=("merchant",),
     )
     sink = AlertSink(cfg, tmp_path)
     rng = random.Random(7)
@@ -46,11 +56,19 @@ def test_ten_thousand_outliers_in_ten_seconds_are_a_bounded_few_notifications(
             for i in range(1000):
                 risk = rng.random()
                 risks.append(risk)
-                sink.submit(Alert(
-                    "outlier", "firing", {"segment": "card-present"},
-                    details={"id": f"e{batch}-{i}", "risk": risk, "p_value": 1e-4,
-                             "fields": {"merchant": "ACME", "card_number": "4111"}},
-                ))
+                sink.submit(
+                    Alert(
+                        "outlier",
+                        "firing",
+                        {"segment": "card-present"},
+                        details={
+                            "id": f"e{batch}-{i}",
+                            "risk": risk,
+                            "p_value": 1e-4,
+                            "fields": {"merchant": "ACME", "card_number": "4111"},
+                        },
+                    )
+                )
             time.sleep(0.3)
         assert time.monotonic() - t0 < 10.0
         assert sink.flush(timeout=15.0)
@@ -64,8 +82,9 @@ def test_ten_thousand_outliers_in_ten_seconds_are_a_bounded_few_notifications(
     assert sum(a["count"] for doc in docs for a in doc["alerts"]) == 10_000
     assert receiver.rejected_signatures == 0
     top = sorted(risks, reverse=True)[:EXAMPLES]
-    worst_seen = sorted((e["risk"] for d in docs for a in d["alerts"] for e in a["examples"]),
-                        reverse=True)[:EXAMPLES]
+    worst_seen = sorted(
+        (e["risk"] for d in docs for a in d["alerts"] for e in a["examples"]), reverse=True
+    )[:EXAMPLES]
     assert worst_seen == top  # the very worst events are among the examples
     for doc in docs:
         for alert in doc["alerts"]:
@@ -78,12 +97,13 @@ def test_receiver_verifies_every_signature_and_a_tampered_body_fails(tmp_path: P
     receiver = Receiver(secret=SECRET).start()
     cfg = AlertsConfig(
         receivers=(
-            ReceiverConfig(name="good", url=receiver.url, secret=SECRET.decode(),
-                           kinds=("drift",)),
-            ReceiverConfig(name="wrong-key", url=receiver.url, secret="not-the-secret",
-                           kinds=("operational",)),
+            ReceiverConfig(name="good", url=receiver.url, secret=SECRET.decode(), kinds=("drift",)),
+            ReceiverConfig(
+                name="wrong-key", url=receiver.url, secret="not-the-secret", kinds=("operational",)
+            ),
         ),
-        group_wait_seconds=0.0, poll_interval_seconds=0.05,
+        group_wait_seconds=0.0,
+        poll_interval_seconds=0.05,
     )
     sink = AlertSink(cfg, tmp_path)
     try:

@@ -15,8 +15,15 @@ def doc(n: int) -> dict[str, object]:
 
 def test_only_the_oldest_pending_of_each_group_is_due(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "a.sqlite")
-    box.enqueue([("n1", "r", "g1", doc(1)), ("n2", "r", "g1", doc(2)),
-                 ("n3", "r", "g2", doc(3)), ("n4", "other", "g1", doc(4))], now=0.0)
+    box.enqueue(
+        [
+            ("n1", "r", "g1", doc(1)),
+            ("n2", "r", "g1", doc(2)),
+            ("n3", "r", "g2", doc(3)),
+            ("n4", "other", "g1", doc(4)),
+        ],
+        now=0.0,
+    )
     assert [row.id for row in box.due("r", 0.0, 10)] == ["n1", "n3"]
     box.mark(1, "pending", 1.0, error="HTTP 503", next_attempt_at=5.0)
     assert [row.id for row in box.due("r", 1.0, 10)] == ["n3"]  # n2 waits behind n1

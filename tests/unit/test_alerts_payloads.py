@@ -13,18 +13,25 @@ CFG = AlertsConfig(repeat_interval_seconds=600.0, group_interval_seconds=30.0)
 
 def alert(kind: str, status: str, ends: float | None = None) -> dict[str, object]:
     return {
-        "fingerprint": "abc", "kind": kind, "status": status,
+        "fingerprint": "abc",
+        "kind": kind,
+        "status": status,
         "labels": {"segment": "s-1", "detector.name": "sr"},
-        "annotations": {}, "starts_at": 100.0, "ends_at": ends, "count": 7,
-        "total_count": 9, "repeat": False,
+        "annotations": {},
+        "starts_at": 100.0,
+        "ends_at": ends,
+        "count": 7,
+        "total_count": 9,
+        "repeat": False,
         "details": {"p_value": 0.001, "score": 2.5, "fields": {}},
         "examples": [{"id": "e9", "risk": 0.9}],
     }
 
 
 def note(*alerts: dict[str, object]) -> Notification:
-    return Notification("ops", "g1", {"kind": "drift", "segment": "s-1"}, 4, 200.0,
-                        "firing", 7, 0, alerts)
+    return Notification(
+        "ops", "g1", {"kind": "drift", "segment": "s-1"}, 4, 200.0, "firing", 7, 0, alerts
+    )
 
 
 def test_generic_document_is_versioned_and_iso_timed() -> None:
@@ -46,8 +53,12 @@ def test_slack_has_text_and_blocks() -> None:
 def test_alertmanager_shape_resolves_with_real_end() -> None:
     doc = document(note(alert("drift", "firing"), alert("drift", "resolved", ends=150.0)), "x")
     firing, resolved = alertmanager(doc, 1000.0, CFG)
-    assert firing["labels"] == {"segment": "s-1", "detector_name": "sr",
-                                "alertname": "MonitorDrift", "kind": "drift"}
+    assert firing["labels"] == {
+        "segment": "s-1",
+        "detector_name": "sr",
+        "alertname": "MonitorDrift",
+        "kind": "drift",
+    }
     assert all(isinstance(v, str) for v in firing["annotations"].values())
     assert firing["annotations"]["count"] == "7"
     assert firing["startsAt"] == "1970-01-01T00:01:40.000Z"

@@ -20,14 +20,24 @@ def make(rate: int = 100, window: float = 60.0, **kw: object) -> AlertRouter:
 
 
 def drift(status: str, segment: str = "s1", t: float = 0.0) -> Alert:
-    return Alert("drift", status, {"segment": segment, "detector": "sr"},
-                 {"summary": "drift"}, {"statistic": 123.0}, starts_at=t,
-                 ends_at=t if status == "resolved" else None)
+    return Alert(
+        "drift",
+        status,
+        {"segment": segment, "detector": "sr"},
+        {"summary": "drift"},
+        {"statistic": 123.0},
+        starts_at=t,
+        ends_at=t if status == "resolved" else None,
+    )
 
 
 def outlier(i: int, segment: str = "s1", risk: float = 0.0) -> Alert:
-    return Alert("outlier", "firing", {"segment": segment},
-                 details={"id": f"e{i}", "risk": risk, "fields": {"merchant": "m", "pan": "4111"}})
+    return Alert(
+        "outlier",
+        "firing",
+        {"segment": segment},
+        details={"id": f"e{i}", "risk": risk, "fields": {"merchant": "m", "pan": "4111"}},
+    )
 
 
 def test_fingerprint_depends_on_kind_and_labels_only() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -24,7 +25,7 @@ class Receiver:
 
     def __init__(self, clock: Clock, up_at: float, status: int = 200) -> None:
         self.clock, self.up_at, self.status = clock, up_at, status
-        self.accepted: list[dict[str, object]] = []
+        self.accepted: list[dict[str, Any]] = []
         self.calls = 0
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
@@ -39,8 +40,13 @@ class Receiver:
 def sink(tmp_path: Path, clock: Clock, rx: Receiver, **kw: object) -> AlertSink:
     cfg = AlertsConfig(
         receivers=(ReceiverConfig(name="hook", url="http://127.0.0.1:9/", secret="k"),),
-        **{"group_wait_seconds": 0.0, "group_interval_seconds": 1.0,
-           "backoff_initial_seconds": 0.5, "backoff_max_seconds": 4.0, **kw},
+        **{
+            "group_wait_seconds": 0.0,
+            "group_interval_seconds": 1.0,
+            "backoff_initial_seconds": 0.5,
+            "backoff_max_seconds": 4.0,
+            **kw,
+        },
     )
     return AlertSink(cfg, tmp_path, clock=clock, transports={"hook": httpx.MockTransport(rx)})
 
@@ -73,9 +79,12 @@ def test_outage_then_recovery_delivers_each_once_in_group_order(tmp_path: Path) 
     assert s.pending() == 0
     ids = [d["id"] for d in rx.accepted]
     assert len(ids) == len(set(ids)) == 6
-    for seg, expected in {"a": ["firing", "resolved", "firing"], "b": ["firing", "resolved"],
-                          "c": ["firing"]}.items():
-        got = [d for d in rx.accepted if d["group_labels"]["segment"] == seg]  # type: ignore[index]
+    for seg, expected in {
+        "a": ["firing", "resolved", "firing"],
+        "b": ["firing", "resolved"],
+        "c": ["firing"],
+    }.items():
+        got = [d for d in rx.accepted if d["group_labels"]["segment"] == seg]
         assert [d["status"] for d in got] == expected
         seqs = [d["sequence"] for d in got]
         assert seqs == sorted(seqs)
@@ -128,4 +137,4 @@ def test_receiver_kinds_filter(tmp_path: Path) -> None:
     s.submit(Alert("outlier", "firing", {"segment": "x"}))
     s.submit(drift("x", "firing"))
     s.pump()
-    assert [d["group_labels"]["kind"] for d in rx.accepted] == ["drift"]  # type: ignore[index]
+    assert [d["group_labels"]["kind"] for d in rx.accepted] == ["drift"]

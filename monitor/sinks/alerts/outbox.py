@@ -84,7 +84,9 @@ class Outbox:
             self._db.close()
 
     def enqueue(
-        self, items: list[tuple[str, str, str, dict[str, Any]]], now: float,
+        self,
+        items: list[tuple[str, str, str, dict[str, Any]]],
+        now: float,
         router_states: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         """Commit (id, receiver, group_key, document) rows as pending, all or none.
@@ -117,7 +119,12 @@ class Outbox:
         return [Row(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
     def mark(
-        self, seq: int, state: str, now: float, *, error: str | None = None,
+        self,
+        seq: int,
+        state: str,
+        now: float,
+        *,
+        error: str | None = None,
         next_attempt_at: float | None = None,
     ) -> None:
         """Record an attempt: final `state`, or still pending with a next attempt time."""
@@ -135,10 +142,13 @@ class Outbox:
         """Mark pending rows older than `max_age` expired; counts per receiver."""
         cutoff = now - max_age
         with self._tx() as db:
-            counts = dict(db.execute(
-                "SELECT receiver, COUNT(*) FROM outbox WHERE state = 'pending'"
-                " AND created_at < ? GROUP BY receiver", (cutoff,),
-            ).fetchall())
+            counts = dict(
+                db.execute(
+                    "SELECT receiver, COUNT(*) FROM outbox WHERE state = 'pending'"
+                    " AND created_at < ? GROUP BY receiver",
+                    (cutoff,),
+                ).fetchall()
+            )
             db.execute(
                 "UPDATE outbox SET state = 'expired', updated_at = ?,"
                 " last_error = 'max age reached' WHERE state = 'pending' AND created_at < ?",
@@ -164,7 +174,8 @@ class Outbox:
 
     def pending(self, receiver: str | None = None) -> int:
         return sum(
-            n for (r, s), n in self.counts().items()
+            n
+            for (r, s), n in self.counts().items()
             if s == "pending" and (receiver is None or r == receiver)
         )
 

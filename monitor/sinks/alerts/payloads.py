@@ -28,8 +28,11 @@ from monitor.sinks.alerts.router import Notification
 
 SCHEMA = "monitor.alerts/v1"
 JSON = "application/json"
-_ALERTNAMES = {"drift": "MonitorDrift", "outlier": "MonitorOutliers",
-               "operational": "MonitorOperational"}
+_ALERTNAMES = {
+    "drift": "MonitorDrift",
+    "outlier": "MonitorOutliers",
+    "operational": "MonitorOperational",
+}
 _LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
 _SLACK_ALERTS = 10
 _ANNOTATION_CHARS = 4000
@@ -49,8 +52,7 @@ def iso(ts: float | None) -> str | None:
 def document(note: Notification, notification_id: str) -> dict[str, Any]:
     """The generic, versioned JSON document for one notification."""
     alerts = [
-        {**a, "starts_at": iso(a["starts_at"]), "ends_at": iso(a["ends_at"])}
-        for a in note.alerts
+        {**a, "starts_at": iso(a["starts_at"]), "ends_at": iso(a["ends_at"])} for a in note.alerts
     ]
     return {
         "schema": SCHEMA,
@@ -132,18 +134,18 @@ def alertmanager(doc: dict[str, Any], now: float, config: AlertsConfig) -> list[
         if alert["examples"]:
             annotations["examples"] = _dumps(alert["examples"]).decode()[:_ANNOTATION_CHARS]
         ends = alert["ends_at"] if alert["status"] == "resolved" else iso(now + ttl)
-        out.append({
-            "labels": _am_labels(alert),
-            "annotations": annotations,
-            "startsAt": alert["starts_at"],
-            "endsAt": ends,
-        })
+        out.append(
+            {
+                "labels": _am_labels(alert),
+                "annotations": annotations,
+                "startsAt": alert["starts_at"],
+                "endsAt": ends,
+            }
+        )
     return out
 
 
-def render(
-    doc: dict[str, Any], receiver_type: str, now: float, config: AlertsConfig
-) -> bytes:
+def render(doc: dict[str, Any], receiver_type: str, now: float, config: AlertsConfig) -> bytes:
     """The request body for a receiver of `receiver_type`, as UTF-8 JSON."""
     if receiver_type == "slack":
         return _dumps(slack(doc))

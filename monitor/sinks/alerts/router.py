@@ -124,8 +124,11 @@ class AlertRouter:
         if group is None:
             if len(self.groups) >= cfg.max_groups:
                 self.dropped += alert.count
-                log.warning("alerts receiver %s: group cap %d reached, alert dropped",
-                            self.receiver, cfg.max_groups)
+                log.warning(
+                    "alerts receiver %s: group cap %d reached, alert dropped",
+                    self.receiver,
+                    cfg.max_groups,
+                )
                 return
             group = self.groups[key] = Group(key, labels, now)
         fp = fingerprint(alert)
@@ -135,8 +138,14 @@ class AlertRouter:
                 group.overflow += alert.count
                 return
             tracked = group.alerts[fp] = Tracked(
-                fp, alert.kind, alert.status, dict(alert.labels), {}, {},
-                alert.starts_at or now, alert.ends_at,
+                fp,
+                alert.kind,
+                alert.status,
+                dict(alert.labels),
+                {},
+                {},
+                alert.starts_at or now,
+                alert.ends_at,
             )
             if alert.status == "resolved":
                 # A resolve we hold no state for (e.g. the firing was sent before a crash
@@ -228,8 +237,15 @@ class AlertRouter:
                 group.alerts.pop(t.fingerprint, None)
         status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
         return Notification(
-            self.receiver, group.key, dict(group.labels), self.sequence, now, status,
-            count, truncated, alerts,
+            self.receiver,
+            group.key,
+            dict(group.labels),
+            self.sequence,
+            now,
+            status,
+            count,
+            truncated,
+            alerts,
         )
 
     def _alert_dict(self, t: Tracked, now: float) -> dict[str, Any]:

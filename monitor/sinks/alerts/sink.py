@@ -79,13 +79,15 @@ class AlertSink:
         self.counters: dict[str, ReceiverCounters] = {}
         saved = self.outbox.load_router_state()
         for rc in config.receivers:
-            router = AlertRouter(rc.name, config, TokenBucket(rc.rate_limit,
-                                                              rc.rate_limit_window_seconds))
+            router = AlertRouter(
+                rc.name, config, TokenBucket(rc.rate_limit, rc.rate_limit_window_seconds)
+            )
             if rc.name in saved:
                 router.load_state_dict(saved[rc.name])
             self.routers[rc.name] = router
-            self.senders[rc.name] = Sender(rc, load_secret(rc, environment), config,
-                                           transports.get(rc.name))
+            self.senders[rc.name] = Sender(
+                rc, load_secret(rc, environment), config, transports.get(rc.name)
+            )
             self.counters[rc.name] = ReceiverCounters()
         self._kinds = {rc.name: set(rc.kinds) for rc in config.receivers}
         self._route_lock = threading.Lock()
@@ -152,16 +154,32 @@ class AlertSink:
                     elif outcome.result == "failed":
                         self.outbox.mark(row.seq, "failed", done, error=outcome.error)
                         self._count(name, "failed")
-                        log.error("alerts receiver %s rejected notification %s: %s "
-                                  "(not retried)", name, row.id, outcome.error)
+                        log.error(
+                            "alerts receiver %s rejected notification %s: %s (not retried)",
+                            name,
+                            row.id,
+                            outcome.error,
+                        )
                     else:
-                        delay = retry_delay(row.attempts + 1, outcome.retry_after,
-                                            self.config, self._rng)
-                        self.outbox.mark(row.seq, "pending", done, error=outcome.error,
-                                         next_attempt_at=done + delay)
+                        delay = retry_delay(
+                            row.attempts + 1, outcome.retry_after, self.config, self._rng
+                        )
+                        self.outbox.mark(
+                            row.seq,
+                            "pending",
+                            done,
+                            error=outcome.error,
+                            next_attempt_at=done + delay,
+                        )
                         self._count(name, "retried")
-                        log.warning("alerts receiver %s: %s; retry %d of %s in %.1fs", name,
-                                    outcome.error, row.attempts + 1, row.id, delay)
+                        log.warning(
+                            "alerts receiver %s: %s; retry %d of %s in %.1fs",
+                            name,
+                            outcome.error,
+                            row.attempts + 1,
+                            row.id,
+                            delay,
+                        )
         return attempts
 
     def expire(self, now: float) -> int:
@@ -236,7 +254,9 @@ class AlertSink:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
