@@ -183,3 +183,15 @@ def test_config_rejects_unknown_keys_and_duplicate_receivers() -> None:
         AlertsConfig(receivers=(rc, rc))
     with pytest.raises(ValidationError):
         ReceiverConfig(name="a", url="ftp://x")
+
+
+def test_restored_examples_keep_ranking_with_equal_risks() -> None:
+    a = make(max_examples=2)
+    for i in range(3):
+        a.submit(outlier(i, risk=0.5), 0.0)
+    b = make(max_examples=2)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    for i in range(3, 6):
+        b.submit(outlier(i, risk=0.5), 0.1)  # equal ranks must not compare the dicts
+    [note] = b.due(1.0)
+    assert note.count == 6 and len(note.alerts[0]["examples"]) == 2

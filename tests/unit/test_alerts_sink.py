@@ -138,3 +138,12 @@ def test_receiver_kinds_filter(tmp_path: Path) -> None:
     s.submit(drift("x", "firing"))
     s.pump()
     assert [d["group_labels"]["kind"] for d in rx.accepted] == ["drift"]
+
+
+def test_stop_is_idempotent_and_context_manager_works(tmp_path: Path) -> None:
+    clock = Clock()
+    rx = Receiver(clock, up_at=0.0)
+    with sink(tmp_path, clock, rx) as s:
+        s.submit(drift("a", "firing"))
+    assert [d["status"] for d in rx.accepted] == ["firing"]
+    assert s.stop() is True

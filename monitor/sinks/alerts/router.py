@@ -283,6 +283,8 @@ class AlertRouter:
             }
             group = Group(**raw, alerts=alerts)
             self.groups[group.key] = group
+        ties = [e[1] for g in self.groups.values() for t in g.alerts.values() for e in t.examples]
+        self._tiebreak = itertools.count(max(ties, default=-1) + 1)  # never compare dicts
         self.limiter.load_state_dict(state["limiter"])
         self.dropped = int(state["dropped"])
         self.sequence = int(state["sequence"])

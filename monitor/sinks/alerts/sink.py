@@ -91,6 +91,8 @@ class AlertSink:
             self.counters[rc.name] = ReceiverCounters()
         self._kinds = {rc.name: set(rc.kinds) for rc in config.receivers}
         self._route_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._closed = False
         self._deliver_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -100,7 +102,8 @@ class AlertSink:
         if n <= 0:
             return
         counters = self.counters[receiver]
-        setattr(counters, name, getattr(counters, name) + n)
+        with self._count_lock:
+            setattr(counters, name, getattr(counters, name) + n)
         if self._on_count is not None:
             self._on_count(receiver, name, n)
 
@@ -235,7 +238,13 @@ class AlertSink:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
-        """Stop the thread, try to send what is left within `timeout`, persist the rest."""
+        """Stop the thread, try to send what is left within `timeout`, persist the rest.
+
+        Returns True when nothing was left pending. Calling it again does nothing.
+        """
+        if self._closed:
+            return True
+        self._closed = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
