@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.errors import ConfigError
+from monitor.source.kafka_config import CheckpointConfig, HttpConfig, KafkaConfig
 
 ENV_PREFIX = "MONITOR__"
 
@@ -73,13 +74,17 @@ class EmbedConfig(_Model):
     text_weight: float = Field(1.0, ge=0)
     tabular_weight: float = Field(1.0, ge=0)
     hash_dim: int = Field(16, gt=0, le=4096, description="feature-hashing width per categorical")
-    robust_window: int = Field(2048, gt=10, description="values kept per numeric for median/IQR")
+    robust_window: int = Field(20_000, gt=10, description="values kept per numeric for median/IQR")
 
 
 class ScoreConfig(_Model):
     """Reference centroids, calibration and known-fraud prototypes, per segment."""
 
     alpha: float = Field(0.001, gt=0, lt=1)
+    learn_p: float = Field(
+        0.2, ge=0, lt=1,
+        description="only events with p-value above this update the reference (>= alpha)",
+    )
     k: int | Literal["auto"] = Field("auto", description="centroids; auto = reference size / 50")
     k_min: int = Field(8, gt=0)
     k_max: int = Field(512, gt=0)
@@ -120,6 +125,9 @@ class MonitorConfig(_Model):
     embed: EmbedConfig = EmbedConfig()
     score: ScoreConfig = ScoreConfig()
     drift: DriftConfig = DriftConfig()
+    kafka: KafkaConfig = KafkaConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    http: HttpConfig = HttpConfig()
 
 
 def _format_error(err: ValidationError) -> str:

@@ -135,7 +135,7 @@ class TabularEncoder:
         self.scaler = RobustScaler(len(self.numeric), window)
         self._log = np.array([f.log for f in self.numeric], bool)
         raw = len(self.numeric) + hash_dim * len(self.categorical) + (4 if use_time else 0)
-        self._bias = 2.0 * math.sqrt(max(raw, 1))
+        self._bias = 4.0 * math.sqrt(max(raw, 1))
         self._dim = raw + 1
 
     @property

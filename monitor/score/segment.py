@@ -138,7 +138,9 @@ class SegmentModel:
         # learn: accepted normal rows update the reference and the reservoir;
         # confirmed fraud feeds the prototypes and never the reference
         is_fraud = np.array([lab is True for lab in labels], bool)
-        accept = ~outlier & ~is_fraud
+        # a stricter bar than alpha for learning: borderline events (often the start of
+        # an attack) neither vouch for themselves nor drag centroids towards them
+        accept = (p > max(self.cfg.alpha, self.cfg.learn_p)) & ~is_fraud
         now = max((t for t in timestamps if t is not None), default=None)
         dt = 0.0 if now is None or ref.last_time is None else max(0.0, now - ref.last_time)
         lam = decay_factor(n, self.cfg.half_life_events, dt, self.cfg.half_life_seconds)
