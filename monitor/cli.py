@@ -8,15 +8,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
+import threading
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from monitor import __version__
-from monitor.config import MonitorConfig, load_config, parse_config
+from monitor.config import MonitorConfig, load_config
 from monitor.errors import ConfigError, MonitorError
 
 log = logging.getLogger("monitor")
@@ -34,7 +35,9 @@ def _with_label(cfg: MonitorConfig, field: str | None, positive: str | None) -> 
 
 
 def _print_summary(report: dict[str, Any], out: Any = sys.stdout) -> None:
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    def p(*a: object) -> None:
+        print(*a, file=out)
+
     p(f"events      {report['events']:>10,}   (scored {report['scored']:,}, "
       f"warming up {report['warming_up']:,})")
     p(f"rejected    {report['rejected']:>10,}")
@@ -66,25 +69,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Offline demo: a replay of the built-in synthetic stream (no services needed)."""
-    from monitor.pipeline import Pipeline
-    from monitor.replay import replay
-    from monitor.synthetic import DEMO_CONFIG, generate
+    """The daemon on an embedded broker with the built-in synthetic stream."""
+    from monitor.demo import run_demo
+    from monitor.lifecycle import install_signals
 
-    cfg = parse_config(DEMO_CONFIG)
-    lines, truth = generate(args.events, seed=args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        stream = Path(tmp) / "demo.jsonl"
-        stream.write_bytes(b"\n".join(lines) + b"\n")
-        report = replay(cfg, str(stream), Pipeline.build(cfg), progress=not args.quiet,
-                        rejects=str(Path(tmp) / "rejects.jsonl"))
-    _print_summary(report)
-    caught = [a for a in report["alarms"]
-              if truth.drift_at is not None and a["index"] >= truth.drift_at]
-    print(f"injected drift at event {truth.drift_at:,}: "
-          + (f"DETECTED at event {caught[0]['index']:,}" if caught else "not detected"))
-    print(f"injected {len(truth.fraud_ids)} fraud events in {len(truth.fraud_bursts)} bursts; "
-          f"{len(truth.malformed)} malformed lines (rejected: {report['rejected']})")
+    stop = threading.Event()
+    install_signals(stop, 30.0)
+    run_demo(args.events, args.seed, stop, quiet=args.quiet)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The daemon (`kafka.bootstrap_servers: embedded` starts a local broker first)."""
+    from monitor.app import Daemon, load_text_model
+    from monitor.lifecycle import install_signals
+    from monitor.source.embedded import EmbeddedBroker, create_topics
+
+    cfg = load_config(args.config)
+    stop = threading.Event()
+    install_signals(stop, cfg.checkpoint.shutdown_timeout_s)
+    with ExitStack() as stack:
+        bootstrap = cfg.kafka.bootstrap_servers
+        if cfg.kafka.embedded:
+            broker = stack.enter_context(EmbeddedBroker())
+            bootstrap = broker.bootstrap
+            create_topics(bootstrap, [(t, cfg.kafka.embedded_partitions) for t in cfg.kafka.topics])
+            print(f"monitor: embedded broker on {bootstrap}", file=sys.stderr, flush=True)
+        Daemon(cfg, bootstrap, load_text_model(cfg), stop).run()
     return 0
 
 
@@ -108,8 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_replay)
 
-    dp = sub.add_parser("demo", help="run on a built-in synthetic stream")
-    dp.add_argument("--events", type=int, default=5000)
+    run = sub.add_parser("run", help="run the Kafka daemon")
+    run.add_argument("--config", required=True, help="YAML config file")
+    run.set_defaults(func=cmd_run)
+
+    dp = sub.add_parser("demo", help="the daemon on an embedded broker with a synthetic stream")
+    dp.add_argument("--events", type=int, default=None,
+                    help="stop after N events (default: run until Ctrl+C)")
     dp.add_argument("--seed", type=int, default=7)
     dp.add_argument("--quiet", action="store_true")
     dp.set_defaults(func=cmd_demo)

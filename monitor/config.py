@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.errors import ConfigError
+from monitor.sinks.alerts.config import AlertsConfig
 from monitor.source.kafka_config import CheckpointConfig, HttpConfig, KafkaConfig
 
 ENV_PREFIX = "MONITOR__"
@@ -125,6 +126,7 @@ class MonitorConfig(_Model):
     embed: EmbedConfig = EmbedConfig()
     score: ScoreConfig = ScoreConfig()
     drift: DriftConfig = DriftConfig()
+    alerts: AlertsConfig = AlertsConfig()
     kafka: KafkaConfig = KafkaConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     http: HttpConfig = HttpConfig()

@@ -1,0 +1,286 @@
+"""The daemon: wires the Kafka edges to the pipeline and runs poll -> process -> checkpoint.
+
+It wires, it does not compute: decoding is `monitor.decode`, scoring the `Pipeline` of each
+input partition, durability `monitor.state.checkpoint` (the only place offsets are
+committed), outputs `monitor.sinks.topics`. One text model serves every partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from monitor.config import MonitorConfig
+from monitor.decode import decode_json
+from monitor.embed import TextModel
+from monitor.embed.composite import CompositeEncoder, build_encoder
+from monitor.errors import DecodeError, MonitorError
+from monitor.events import DriftAlarm, Event
+from monitor.feedback import FlagPrecision, add_fraud_prototypes
+from monitor.http import HttpServer, check
+from monitor.pipeline import Pipeline
+from monitor.sinks.topics import TopicSinks
+from monitor.source.embedded import create_topics, topic_partitions
+from monitor.source.kafka import Rebalance, make_consumer, make_producer, subscribe, with_backoff
+from monitor.state.changelog import Changelog
+from monitor.state.checkpoint import Checkpointer
+from monitor.state.partition import PartitionState
+from monitor.state.snapshot import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+FRAUD_LIKE = 0.9  # fraud similarity at which the demo counts an event as known-fraud-like
+
+
+@dataclass
+class Stats:
+    """Running totals, read by `monitor demo` for its progress line and summary."""
+
+    events: int = 0
+    scored: int = 0
+    outliers: int = 0
+    dead_letters: int = 0
+    feedback: int = 0
+    checkpoints: int = 0
+    alarms: list[DriftAlarm] = field(default_factory=list)
+    outlier_ids: list[str] = field(default_factory=list)
+    fraud_like_ids: list[str] = field(default_factory=list)  # similar to confirmed fraud
+    precision: FlagPrecision = field(default_factory=FlagPrecision)
+
+
+def load_text_model(cfg: MonitorConfig) -> TextModel | None:
+    """The one text model of the process, or None when no field is text."""
+    if not (cfg.fields.text or cfg.fields.template):
+        return None
+    from monitor.embed.text import SentenceTransformerModel
+
+    e = cfg.embed
+    return SentenceTransformerModel(e.model, e.device, e.batch_size, e.max_seq_length, e.threads)
+
+
+class Daemon:
+    """`Daemon(cfg, bootstrap).run()` until `stop` is set; raises `FatalError` on failure."""
+
+    def __init__(self, cfg: MonitorConfig, bootstrap: str | list[str],
+                 text_model: TextModel | None = None, stop: threading.Event | None = None,
+                 on_batch: Callable[[Daemon], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.k = cfg.kafka
+        self.bootstrap = bootstrap
+        self.text_model = text_model
+        self._text = build_encoder(cfg, text_model).text  # shared cache across partitions
+        self.stop = stop or threading.Event()
+        self.on_batch = on_batch
+        self.clock = clock
+        self.stats = Stats()
+        self.states: dict[TopicPartition, PartitionState] = {}
+        self.pending: set[TopicPartition] = set()
+        self.joined = False
+        self.fatal: MonitorError | None = None
+        self.last_tick = clock()
+        self.http_port: int | None = None
+
+    def new_pipeline(self) -> Pipeline:
+        own = build_encoder(self.cfg, self.text_model)
+        enc = CompositeEncoder(self._text, own.tabular, self.cfg.embed.text_weight,
+                               self.cfg.embed.tabular_weight)
+        return Pipeline(self.cfg, enc)
+
+    # -- health -------------------------------------------------------------------------
+    def healthy(self) -> tuple[bool, str]:
+        idle = self.clock() - self.last_tick
+        if self.fatal is not None:
+            return False, f"failed: {self.fatal}"
+        ok = idle < self.cfg.http.stale_after_s
+        return ok, f"loop {'alive' if ok else 'stalled'} ({idle:.1f}s since last poll)"
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.joined:
+            return False, "not assigned yet"
+        if self.pending:
+            return False, f"restoring {len(self.pending)} partition(s)"
+        return True, f"ready: {len(self.states)} partition(s) assigned and restored"
+
+    # -- wiring -------------------------------------------------------------------------
+    def _topics(self, client: dict[str, object]) -> int:
+        sources = [(t, topic_partitions(self.bootstrap, t, client)) for t in self.k.topics]
+        parts = max([n for _, n in sources if n] or [1])
+        wanted = [(self.k.scored_topic, parts), (self.k.dead_letter_topic, 1),
+                  (self.k.changelog, parts)]
+        try:
+            create_topics(self.bootstrap, wanted, compacted=[self.k.changelog], client=client)
+        except Exception as err:
+            log.warning("could not create output topics (%r); assuming they exist", err)
+        return topic_partitions(self.bootstrap, self.k.changelog, client) or parts
+
+    def run(self) -> None:
+        client = self.k.client_options(self.bootstrap)
+        k = self.k
+        with ExitStack() as stack:
+            changelog_parts = with_backoff(lambda: self._topics(client), "topic set-up",
+                                           k.start_deadline_s, k.start_backoff_max_s)
+            producer = with_backoff(lambda: make_producer(client), "producer",
+                                    k.start_deadline_s, k.start_backoff_max_s)
+            stack.callback(producer.close)
+            self.consumer = consumer = with_backoff(lambda: make_consumer(k, client), "consumer",
+                                                    k.start_deadline_s, k.start_backoff_max_s)
+            stack.callback(lambda: consumer.close(autocommit=False))
+            self.sinks = TopicSinks(producer, k.scored_topic, k.dead_letter_topic)
+            self.changelog = Changelog(producer, k.changelog, changelog_parts, client)
+            stack.callback(self.changelog.close)
+            store = SnapshotStore(self.cfg.checkpoint.state_dir) \
+                if self.cfg.checkpoint.state_dir else None
+            self.checkpointer = Checkpointer(consumer, producer, self.sinks, self.changelog, store,
+                                             self.clock)
+            if self.cfg.http.enabled:
+                http = HttpServer(self.cfg.http.host, self.cfg.http.port)
+                http.route("/healthz", check(self.healthy))
+                http.route("/readyz", check(self.ready))
+                stack.enter_context(http)
+                self.http_port = http.port
+            subscribe(consumer, k, Rebalance(consumer, self._on_revoked, self._on_assigned))
+            self._loop()
+            self._checkpoint()
+
+    def _loop(self) -> None:
+        since = 0
+        cp = self.cfg.checkpoint
+        while not self.stop.is_set():
+            self.last_tick = self.clock()
+            self._restore_pending()
+            batch = self.consumer.poll(timeout_ms=self.k.max_batch_wait_ms,
+                                       max_records=self.k.max_batch_events)
+            if self.fatal is not None:
+                raise self.fatal
+            for tp, records in batch.items():
+                since += self._process(tp, records)
+            if self.checkpointer.due(since, cp.every_events, cp.every_seconds):
+                self._checkpoint()
+                since = 0
+            if self.on_batch is not None:
+                self.on_batch(self)
+
+    def _checkpoint(self) -> None:
+        if self.checkpointer.checkpoint(list(self.states.values()),
+                                        self.cfg.checkpoint.shutdown_timeout_s):
+            self.stats.checkpoints += 1
+
+    # -- rebalance ----------------------------------------------------------------------
+    def _on_revoked(self, tps: list[TopicPartition]) -> None:
+        try:
+            self._checkpoint()
+        except MonitorError as err:  # kafka-python swallows listener errors: re-raise in loop
+            self.fatal = err
+        for tp in tps:
+            self.states.pop(tp, None)
+            self.pending.discard(tp)
+
+    def _on_assigned(self, tps: list[TopicPartition]) -> None:
+        self.joined = True
+        self.pending.update(tps)
+
+    def _restore_pending(self) -> None:
+        if not self.pending:
+            return
+        tps = sorted(self.pending)
+        stateful = [tp for tp in tps if tp.topic != self.k.feedback_topic]
+        committed = {(tp.topic, tp.partition): self.consumer.committed(tp) for tp in stateful}
+        store = self.checkpointer.store
+        local = {}
+        need: dict[tuple[str, int], int | None] = {}
+        for key, offset in committed.items():
+            snap = store.read(*key) if store is not None else None
+            if snap is not None and offset is not None and snap.offset == offset:
+                local[key] = snap
+            else:
+                need[key] = offset
+        found = {**self.changelog.restore(need, self.k.restore_timeout_s), **local}
+        for tp in stateful:
+            key = (tp.topic, tp.partition)
+            st = PartitionState(tp.topic, tp.partition, self.new_pipeline(), restored=True)
+            snap = found.get(key)
+            if snap is not None:
+                st.pipeline.load_state_dict(snap.state)
+                st.offset = snap.offset
+                self.consumer.seek(tp, snap.offset)
+            elif committed[key] is not None:
+                log.warning("%s:%d has a committed offset but no snapshot: cold start at %d",
+                            tp.topic, tp.partition, committed[key])
+                st.offset = int(committed[key] or 0)
+                self.consumer.seek(tp, st.offset)
+            else:
+                st.offset = self.consumer.position(tp) or 0
+            log.info("%s:%d %s at offset %d (%s)", tp.topic, tp.partition,
+                     "restored" if snap else "fresh", st.offset,
+                     "local snapshot" if key in local else "changelog" if snap else "no state")
+            self.states[tp] = st
+        self.consumer.resume(*tps)
+        self.pending.clear()
+
+    # -- processing ---------------------------------------------------------------------
+    def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
+        if tp.topic == self.k.feedback_topic:
+            return self._feedback(tp, records)
+        st = self.states.get(tp)
+        if st is None:
+            return 0
+        records = [r for r in records if r.offset >= st.offset]
+        if not records:
+            return 0
+        events: list[Event] = []
+        kept: list[ConsumerRecord] = []
+        for r in records:
+            try:
+                events.append(decode_json(r.value or b"", self.cfg.fields,
+                                          f"{tp.topic}:{tp.partition}:{r.offset}"))
+                kept.append(r)
+            except DecodeError as err:
+                self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
+                                       r.offset, r.timestamp)
+                self.stats.dead_letters += 1
+        scores, alarms = st.pipeline.process(events)
+        for score, ev, r in zip(scores, events, kept, strict=True):
+            self.sinks.scored(score, tp.topic, tp.partition, r.offset, r.key, ev.timestamp)
+            self.stats.scored += score.p_value is not None
+            if score.fraud_similarity >= FRAUD_LIKE:
+                self.stats.fraud_like_ids.append(score.event_id)
+            if score.outlier:
+                self.stats.outliers += 1
+                self.stats.outlier_ids.append(score.event_id)
+                self.stats.precision.flagged(score.event_id)
+        for alarm in alarms:
+            log.warning("drift in %s:%d segment %r at event %d (statistic %.3g)", tp.topic,
+                        tp.partition, alarm.segment, alarm.index, alarm.statistic)
+            self.stats.alarms.append(alarm)
+        st.offset = records[-1].offset + 1
+        st.dirty = True
+        st.events += len(records)
+        self.stats.events += len(records)
+        return len(records)
+
+    def _feedback(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
+        events = []
+        for r in records:
+            try:
+                ev = decode_json(r.value or b"", self.cfg.fields, f"feedback:{r.offset}")
+            except DecodeError as err:
+                self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
+                                       r.offset, r.timestamp)
+                continue
+            if ev.label is not None:
+                events.append(ev)
+                self.stats.precision.feedback(ev.id, ev.label)
+        for st in self.states.values():
+            if add_fraud_prototypes(st.pipeline, events):
+                st.dirty = True
+        self.stats.feedback += len(events)
+        self.checkpointer.extra[tp] = records[-1].offset + 1
+        return len(records)

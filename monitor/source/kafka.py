@@ -1,0 +1,97 @@
+"""The Kafka edge: connecting with capped backoff, the group consumer, the rebalance hook.
+
+The listener only forwards to the daemon: on revoke it checkpoints (while this member
+still owns the partitions), on assign it pauses the new partitions until their state is
+restored (the daemon does that in its loop, then seeks and resumes).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from monitor.errors import FatalError
+from monitor.source.kafka_config import KafkaConfig
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def with_backoff(connect: Callable[[], T], what: str, deadline_s: float, backoff_max_s: float,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> T:
+    """Call `connect` until it succeeds; capped, jittered exponential backoff; `FatalError`
+    with a clear message once `deadline_s` has passed."""
+    end = clock() + deadline_s
+    delay = 0.2
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return connect()
+        except (KafkaError, OSError) as err:
+            left = end - clock()
+            if left <= 0:
+                raise FatalError(f"cannot reach the Kafka broker for the {what} after "
+                                 f"{attempt} attempts in {deadline_s:g}s: {err!r}") from None
+            wait = min(delay, backoff_max_s, left) * (0.5 + random.random() / 2)
+            log.warning("%s: broker unreachable (%r); retry %d in %.1fs", what, err, attempt,
+                        wait)
+            sleep(wait)
+            delay *= 2
+
+
+def make_consumer(cfg: KafkaConfig, client: dict[str, Any]) -> KafkaConsumer:
+    heartbeat = cfg.heartbeat_interval_ms or max(100, cfg.session_timeout_ms // 3)
+    return KafkaConsumer(
+        group_id=cfg.group_id, enable_auto_commit=False, auto_offset_reset=cfg.auto_offset_reset,
+        session_timeout_ms=cfg.session_timeout_ms, heartbeat_interval_ms=heartbeat,
+        max_poll_interval_ms=cfg.max_poll_interval_ms, fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+        max_poll_records=cfg.max_batch_events, **client)
+
+
+def make_producer(client: dict[str, Any]) -> KafkaProducer:
+    return KafkaProducer(acks="all", linger_ms=5, retries=5, **client)
+
+
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forwards rebalance callbacks; `on_assigned` runs after this hook paused them."""
+
+    def __init__(self, consumer: KafkaConsumer,
+                 on_revoked: Callable[[list[TopicPartition]], None],
+                 on_assigned: Callable[[list[TopicPartition]], None]) -> None:
+        self.consumer = consumer
+        self._revoked = on_revoked
+        self._assigned = on_assigned
+        self.generation = 0
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        log.info("revoked %s", sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
+        self._revoked(list(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        tps = list(assigned)
+        self.generation += 1
+        log.info("assigned %s", sorted(f"{tp.topic}:{tp.partition}" for tp in tps))
+        if tps:
+            self.consumer.pause(*tps)
+        self._assigned(tps)
+
+
+def subscribe(consumer: KafkaConsumer, cfg: KafkaConfig, listener: Rebalance) -> None:
+    topics = list(cfg.topics)
+    if cfg.feedback_topic is not None:
+        topics.append(cfg.feedback_topic)
+    if cfg.pattern is not None:
+        pattern = cfg.pattern
+        if cfg.feedback_topic is not None:
+            pattern = f"(?:{pattern})|{cfg.feedback_topic.replace('.', '[.]')}"
+        consumer.subscribe(pattern=pattern, listener=listener)
+    else:
+        consumer.subscribe(topics=topics, listener=listener)

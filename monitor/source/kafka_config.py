@@ -1,0 +1,111 @@
+"""Configuration of the Kafka daemon: broker, topics, checkpoints and the HTTP endpoints.
+
+Security settings pass through to kafka-python unchanged; secrets can come from the
+environment (``MONITOR__KAFKA__SASL_PLAIN_PASSWORD``) or a file (``file:/run/secrets/x``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+EMBEDDED = "embedded"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaConfig(_Model):
+    """Where events come from and where results go."""
+
+    bootstrap_servers: str | list[str] = Field(
+        EMBEDDED, description='"host:port[,host:port]", a list, or "embedded" (local Tansu)')
+    topics: list[str] = Field(default_factory=lambda: ["events"])
+    pattern: str | None = Field(None, description="subscribe to a regex instead of `topics`")
+    embedded_partitions: int = Field(1, gt=0, description="partitions of topics the embedded "
+                                     "broker creates")
+    group_id: str = "monitor"
+    client_id: str = "monitor"
+    scored_topic: str = "monitor.scored"
+    dead_letter_topic: str = "monitor.dead-letter"
+    changelog_topic: str | None = Field(
+        None, description="compacted state changelog; default `<group_id>.changelog`")
+    feedback_topic: str | None = Field(None, description="labelled events (analyst feedback)")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int | None = Field(None, gt=0, description="default session / 3")
+    max_poll_interval_ms: int = Field(300_000, gt=0)
+    fetch_max_wait_ms: int = Field(100, ge=0)
+    max_batch_events: int = Field(256, gt=0, description="events per micro-batch")
+    max_batch_wait_ms: int = Field(200, ge=0, description="longest wait to fill a batch")
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    start_deadline_s: float = Field(60.0, gt=0, description="give up if no broker by then")
+    start_backoff_max_s: float = Field(5.0, gt=0, description="cap of the retry backoff")
+    restore_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("sasl_plain_password", "ssl_password", mode="before")
+    @classmethod
+    def _from_file(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("file:"):
+            return Path(value[5:]).read_text().strip()
+        return value
+
+    @model_validator(mode="after")
+    def _topics_or_pattern(self) -> KafkaConfig:
+        if not self.topics and self.pattern is None:
+            raise ValueError("set kafka.topics or kafka.pattern")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.bootstrap_servers == EMBEDDED
+
+    @property
+    def changelog(self) -> str:
+        return self.changelog_topic or f"{self.group_id}.changelog"
+
+    def client_options(self, bootstrap: str | list[str]) -> dict[str, Any]:
+        """Connection and security options shared by consumers, producers and admins."""
+        opts: dict[str, Any] = {"bootstrap_servers": bootstrap, "client_id": self.client_id,
+                                "security_protocol": self.security_protocol}
+        if self.sasl_mechanism is not None:
+            opts["sasl_mechanism"] = self.sasl_mechanism
+            opts["sasl_plain_username"] = self.sasl_plain_username
+            if self.sasl_plain_password is not None:
+                opts["sasl_plain_password"] = self.sasl_plain_password.get_secret_value()
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            opts.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile,
+                        ssl_keyfile=self.ssl_keyfile, ssl_check_hostname=self.ssl_check_hostname)
+            if self.ssl_password is not None:
+                opts["ssl_password"] = self.ssl_password.get_secret_value()
+        return opts
+
+
+class CheckpointConfig(_Model):
+    """When state becomes durable and offsets are committed."""
+
+    every_events: int = Field(5_000, gt=0)
+    every_seconds: float = Field(10.0, gt=0)
+    state_dir: str | None = Field(None, description="local snapshots; default: none kept")
+    shutdown_timeout_s: float = Field(30.0, gt=0)
+
+
+class HttpConfig(_Model):
+    """The daemon's HTTP endpoints (/healthz, /readyz; /metrics later)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535, description="0 picks a free port")
+    stale_after_s: float = Field(30.0, gt=0, description="/healthz fails if the loop is idle "
+                                 "longer than this")

@@ -1,0 +1,100 @@
+"""The compacted changelog topic: one snapshot record per checkpoint and input partition.
+
+Records are keyed ``"<topic>:<partition>"`` and land in changelog partition
+``partition % changelog_partitions`` (created with the source's partition count), so a
+restore reads one small partition. Restore reads from the beginning until a poll comes back
+empty, and never trusts `end_offsets()` alone: some brokers (Tansu) answer it with the base
+offset of the last record batch + 1, too small when that batch holds several records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.producer.future import FutureRecordMetadata
+
+from monitor.errors import DecodeError, TransientError
+from monitor.state.snapshot import Snapshot, snapshot_key
+
+log = logging.getLogger(__name__)
+
+_EMPTY_POLLS = 2  # consecutive empty polls that mean "read to the end"
+
+
+class Changelog:
+    """Writes snapshots through the shared producer and restores them with its own consumer."""
+
+    def __init__(self, producer: KafkaProducer, topic: str, partitions: int,
+                 client: Mapping[str, Any], poll_ms: int = 300) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.partitions = partitions
+        self.client = dict(client)
+        self.poll_ms = poll_ms
+        self._reader: KafkaConsumer | None = None
+
+    def partition_for(self, source_partition: int) -> int:
+        return source_partition % self.partitions
+
+    def send(self, snap: Snapshot, data: bytes) -> FutureRecordMetadata:
+        return self.producer.send(self.topic, key=snap.key, value=data,
+                                  partition=self.partition_for(snap.partition))
+
+    def _consumer(self) -> KafkaConsumer:
+        if self._reader is None:
+            self._reader = KafkaConsumer(group_id=None, enable_auto_commit=False,
+                                         auto_offset_reset="earliest",
+                                         fetch_max_wait_ms=50, **self.client)
+        return self._reader
+
+    def restore(self, wanted: Mapping[tuple[str, int], int | None],
+                timeout_s: float = 120.0) -> dict[tuple[str, int], Snapshot]:
+        """Newest snapshot per `(topic, partition)` whose offset is at most the committed
+        offset given for it (a snapshot written by a checkpoint that crashed before its
+        commit is newer than the commit and must not be used)."""
+        keys = {snapshot_key(t, p): (t, p) for (t, p), c in wanted.items() if c is not None}
+        if not keys:
+            return {}
+        reader = self._consumer()
+        tps = sorted({TopicPartition(self.topic, self.partition_for(p)) for _, p in keys.values()})
+        reader.assign(tps)
+        for tp in tps:
+            reader.seek_to_beginning(tp)
+        floor = reader.end_offsets(tps)  # a lower bound only (see module doc)
+        best: dict[tuple[str, int], tuple[int, bytes]] = {}
+        deadline = time.monotonic() + timeout_s
+        empty = 0
+        read = 0
+        while empty < _EMPTY_POLLS or any(reader.position(tp) < floor[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TransientError(f"changelog {self.topic}: restore timed out")
+            batch = reader.poll(timeout_ms=self.poll_ms)
+            empty = 0 if batch else empty + 1
+            for records in batch.values():
+                for rec in records:
+                    read += 1
+                    which = keys.get(rec.key) if rec.key is not None else None
+                    if which is None or rec.value is None:
+                        continue
+                    try:
+                        snap = Snapshot.decode(rec.value)
+                    except DecodeError as err:
+                        log.warning("changelog %s@%d: %s", self.topic, rec.offset, err.reason)
+                        continue
+                    committed = wanted[which]
+                    newer = which not in best or snap.offset >= best[which][0]
+                    if committed is not None and snap.offset <= committed and newer:
+                        best[which] = (snap.offset, rec.value)
+        reader.assign([])
+        log.info("changelog %s: read %d records, restored %d of %d partitions",
+                 self.topic, read, len(best), len(keys))
+        return {which: Snapshot.decode(data) for which, (_, data) in best.items()}
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close(autocommit=False)
+            self._reader = None
