@@ -37,7 +37,8 @@ def parse_timestamp(value: Any, fmt: str = "auto") -> float:
     """
     if isinstance(value, bool):
         raise DecodeError("timestamp: boolean is not a time")
-    if isinstance(value, int | float) or (fmt in ("epoch_s", "epoch_ms") and isinstance(value, str)):
+    numeric_text = fmt in ("epoch_s", "epoch_ms") and isinstance(value, str)
+    if isinstance(value, int | float) or numeric_text:
         try:
             ts = float(value)
         except ValueError:

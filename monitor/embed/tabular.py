@@ -13,7 +13,7 @@ from monitor.config import NumericField
 from monitor.embed import Matrix, l2_normalise
 from monitor.events import Event
 
-_FIRST_FIT = 32  # values needed before the first median/IQR; the first chunk fits itself
+_FIRST_FIT = 32  # until this many values, each value is scaled by stats including itself
 _REFRESH = 256  # statistics are recomputed every this many values (batch-invariant)
 _CLIP = 8.0  # robust z-scores beyond this carry no extra information for distances
 
@@ -24,7 +24,8 @@ def signed_log(x: np.ndarray) -> np.ndarray:
     >>> signed_log(np.array([-9.0, 0.0, 9.0])).round(3).tolist()
     [-2.303, 0.0, 2.303]
     """
-    return np.sign(x) * np.log1p(np.abs(x))
+    out: np.ndarray = np.sign(x) * np.log1p(np.abs(x))
+    return out
 
 
 def stable_hash(text: str) -> int:
@@ -85,7 +86,7 @@ class RobustScaler:
         i = 0
         while i < len(x):
             if self.seen < _FIRST_FIT:
-                step = min(len(x) - i, _FIRST_FIT - self.seen)
+                step = 1  # row by row, so the result does not depend on batch edges
                 self._push(x[i : i + step])
                 self._refit()
                 out[i : i + step] = self._apply(x[i : i + step])

@@ -23,7 +23,8 @@ def conformal_p_values(scores: Floats, calibration_sorted: Floats) -> Floats:
     """
     n = len(calibration_sorted)
     at_least = n - np.searchsorted(calibration_sorted, scores, side="left")
-    return (1.0 + at_least) / (n + 1.0)
+    out: Floats = ((1.0 + at_least) / (n + 1.0)).astype(np.float64)
+    return out
 
 
 def smoothed_p_values(

@@ -50,7 +50,10 @@ class FraudPrototypes:
         """Highest cosine similarity to any prototype; 0 when there are none."""
         if len(self.vectors) == 0:
             return np.zeros(len(x))
-        return (x @ self.vectors.T).max(axis=1).astype(np.float64)
+        idx = np.argmax(x @ self.vectors.T, axis=1)
+        out: npt.NDArray[np.float64] = np.einsum("ij,ij->i", x, self.vectors[idx]).astype(
+            np.float64)  # row by row: independent of the batch shape (see reference.py)
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"capacity": self.capacity, "vectors": self.vectors.copy(),

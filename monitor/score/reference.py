@@ -98,9 +98,10 @@ class CentroidReference:
 
     def nearest(self, x: Matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Index of the nearest centroid and the cosine distance to it, per row."""
-        sims = x @ self._unit.T
-        idx = np.argmax(sims, axis=1)
-        best = sims[np.arange(len(x)), idx].astype(np.float64)
+        idx = np.argmax(x @ self._unit.T, axis=1)
+        # BLAS rounds differently for different batch shapes; recomputing the winning
+        # similarity row by row makes scores independent of how a stream was batched
+        best = np.einsum("ij,ij->i", x, self._unit[idx]).astype(np.float64)
         return idx.astype(np.int64), np.clip(1.0 - best, 0.0, 2.0)
 
     def learn(self, x: Matrix, idx: npt.NDArray[np.int64], dist: npt.NDArray[np.float64],
@@ -140,7 +141,8 @@ class CentroidReference:
 
     def center(self) -> npt.NDArray[np.float64]:
         """Weight-averaged mean of all centroids: where the reference mass sits."""
-        return (self.occupancy()[:, None] * self.means.astype(np.float64)).sum(axis=0)
+        out: npt.NDArray[np.float64] = (self.occupancy()[:, None] * self.means).sum(axis=0)
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {

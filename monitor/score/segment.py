@@ -58,6 +58,10 @@ def risk_score(p: npt.NDArray[np.float64], fraud_sim: npt.NDArray[np.float64],
     return np.maximum(outlier, fraud)
 
 
+def _empty_pending() -> dict[str, list[Any]]:
+    return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "dist", "score", "time")}
+
+
 class SegmentModel:
     """Everything one segment knows; `process` scores a block, then learns from it."""
 
@@ -74,6 +78,8 @@ class SegmentModel:
         self.gauges = WindowGauges(drift.window)
         self.warm_x: list[Matrix] = []
         self.warm_ids: list[str] = []
+        self.pending: dict[str, list[Any]] = _empty_pending()
+        self._rebaseline = False
         self.seen = 0
         self.outliers = 0
         self.since_alarm: int | None = None  # events since the last alarm; None = never
@@ -90,7 +96,7 @@ class SegmentModel:
         later p-value too small, so the reservoir only ever sees out-of-sample scores."""
         n = len(x)
         order = self.rng.permutation(n)
-        n_cal = max(1, int(round(n * self.cfg.holdout)))
+        n_cal = max(1, round(n * self.cfg.holdout))
         cal, fit_rows = order[:n_cal], order[n_cal:]
         k = self.cfg.k if isinstance(self.cfg.k, int) else auto_k(n, self.cfg.k_min,
                                                                      self.cfg.k_max)
@@ -111,19 +117,40 @@ class SegmentModel:
     # -- the hot path ---------------------------------------------------------------------
     def process(self, x: Matrix, ids: list[str], labels: list[bool | None],
                 timestamps: list[float | None]) -> BlockResult:
-        """Score a block (at most `learn_block` rows, aligned to the block grid), then learn."""
+        """Score rows that lie within one learning block, deferring what they teach.
+
+        Learning (reference, calibration, prototypes, warm-up fit) is applied when the
+        block is complete, so every row of a block is scored against the same state
+        whether the block arrived whole or in pieces.
+        """
         n = len(x)
         self.seen += n
+        is_fraud = np.array([lab is True for lab in labels], bool)
+        fraud_sim = self.fraud.similarity(x)
         if self.reference is None:
-            return self._warm(x, ids, labels)
-        ref = self.reference
-        idx, dist = ref.nearest(x)
+            nan = np.full(n, np.nan)
+            result = BlockResult(np.zeros(n), nan, np.zeros(n, bool), np.full(n, -1, np.int64),
+                                 fraud_sim, np.zeros(n), np.zeros(n), True, [])
+            self._defer(x, ids, is_fraud, timestamps, result, ~is_fraud)
+        else:
+            result = self._score(x, ids, fraud_sim)
+            # a stricter bar than alpha for learning: borderline events (often the start
+            # of an attack) neither vouch for themselves nor drag centroids towards them
+            accept = (result.p_value > max(self.cfg.alpha, self.cfg.learn_p)) & ~is_fraud
+            self._defer(x, ids, is_fraud, timestamps, result, accept)
+        if self.seen % self.cfg.learn_block == 0:
+            self._apply()
+        return result
+
+    def _score(self, x: Matrix, ids: list[str],
+               fraud_sim: npt.NDArray[np.float64]) -> BlockResult:
+        assert self.reference is not None
+        n = len(x)
+        idx, dist = self.reference.nearest(x)
         s = self._nonconformity(idx, dist)
         p = self.reservoir.p_values(s)
         outlier = p <= self.cfg.alpha
         smooth = self.reservoir.smoothed(s, self.rng.random(n))
-        fraud_sim = self.fraud.similarity(x)
-        normal_sim = 1.0 - dist
         alarms: list[tuple[int, float]] = []
         for i in range(n):
             if self.since_alarm is not None:
@@ -132,43 +159,55 @@ class SegmentModel:
                 # a crossing while already drifting extends the episode, not a new alarm
                 if not self.drifting:
                     alarms.append((i, self.detector.peak))
+                    self._rebaseline = self.drift_cfg.rebaseline
                 self.since_alarm = 0
             self.gauges.update(int(idx[i]), bool(outlier[i]), ids[i])
         self.outliers += int(outlier.sum())
-        # learn: accepted normal rows update the reference and the reservoir;
-        # confirmed fraud feeds the prototypes and never the reference
-        is_fraud = np.array([lab is True for lab in labels], bool)
-        # a stricter bar than alpha for learning: borderline events (often the start of
-        # an attack) neither vouch for themselves nor drag centroids towards them
-        accept = (p > max(self.cfg.alpha, self.cfg.learn_p)) & ~is_fraud
-        now = max((t for t in timestamps if t is not None), default=None)
-        dt = 0.0 if now is None or ref.last_time is None else max(0.0, now - ref.last_time)
-        lam = decay_factor(n, self.cfg.half_life_events, dt, self.cfg.half_life_seconds)
-        ref.learn(x[accept], idx[accept], dist[accept], lam,
-                  [ids[i] for i in np.flatnonzero(accept)], now)
-        # every out-of-sample score calibrates except confirmed fraud (see the reservoir)
-        self.reservoir.add(s[~is_fraud])
-        if is_fraud.any():
-            self.fraud.add(x[is_fraud])
-        if alarms and self.drift_cfg.rebaseline:
-            self.reference = None  # re-enter warm-up on the new regime
+        normal_sim = 1.0 - dist
         risk = risk_score(p, fraud_sim, normal_sim, len(self.fraud) > 0)
         return BlockResult(s, p, outlier, idx, fraud_sim, normal_sim, risk, False, alarms)
 
-    def _warm(self, x: Matrix, ids: list[str], labels: list[bool | None]) -> BlockResult:
-        n = len(x)
-        keep = [i for i, lab in enumerate(labels) if lab is not True]
-        fraud = [i for i, lab in enumerate(labels) if lab is True]
-        if fraud:
+    def _defer(self, x: Matrix, ids: list[str], is_fraud: npt.NDArray[np.bool_],
+               timestamps: list[float | None], res: BlockResult,
+               accept: npt.NDArray[np.bool_]) -> None:
+        p = self.pending
+        p["x"].append(x)
+        p["ids"].extend(ids)
+        p["fraud"].append(is_fraud)
+        p["accept"].append(accept)
+        p["idx"].append(res.centroid)
+        p["dist"].append(1.0 - res.normal_similarity)
+        p["score"].append(res.score)
+        p["time"].extend(t for t in timestamps if t is not None)
+
+    def _apply(self) -> None:
+        p = self.pending
+        if not p["x"]:
+            return
+        x = np.vstack(p["x"])
+        ids: list[str] = p["ids"]
+        fraud, accept = np.concatenate(p["fraud"]), np.concatenate(p["accept"])
+        now = max(p["time"]) if p["time"] else None
+        self.pending = _empty_pending()
+        if fraud.any():
             self.fraud.add(x[fraud])
-        self.warm_x.append(x[keep])
-        self.warm_ids.extend(ids[i] for i in keep)
-        fraud_sim = self.fraud.similarity(x)
-        if len(self.warm_ids) >= self.cfg.warmup:
-            self.fit(np.vstack(self.warm_x), self.warm_ids)
-        nan = np.full(n, np.nan)
-        return BlockResult(np.zeros(n), nan, np.zeros(n, bool), np.full(n, -1, np.int64),
-                           fraud_sim, np.zeros(n), np.zeros(n), True, [])
+        ref = self.reference
+        if ref is None:
+            self.warm_x.append(x[accept])
+            self.warm_ids.extend(ids[i] for i in np.flatnonzero(accept))
+            if len(self.warm_ids) >= self.cfg.warmup:
+                self.fit(np.vstack(self.warm_x), self.warm_ids)
+            return
+        idx, dist = np.concatenate(p["idx"]), np.concatenate(p["dist"])
+        dt = 0.0 if now is None or ref.last_time is None else max(0.0, now - ref.last_time)
+        lam = decay_factor(len(x), self.cfg.half_life_events, dt, self.cfg.half_life_seconds)
+        ref.learn(x[accept], idx[accept], dist[accept], lam,
+                  [ids[i] for i in np.flatnonzero(accept)], now)
+        # every out-of-sample score calibrates except confirmed fraud (see the reservoir)
+        self.reservoir.add(np.concatenate(p["score"])[~fraud])
+        if self._rebaseline:
+            self.reference = None  # re-enter warm-up on the new regime
+            self._rebaseline = False
 
     @property
     def drifting(self) -> bool:
@@ -194,6 +233,10 @@ class SegmentModel:
             "warm_ids": list(self.warm_ids),
             "seen": self.seen, "outliers": self.outliers,
             "since_alarm": self.since_alarm, "last_alarm": self.last_alarm,
+            "rebaseline": self._rebaseline,
+            "pending": {k: (list(v) if k in ("ids", "time") else
+                            (np.concatenate(v) if v else None))
+                        for k, v in self.pending.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -210,3 +253,6 @@ class SegmentModel:
         self.seen, self.outliers = int(state["seen"]), int(state["outliers"])
         self.since_alarm = state["since_alarm"]
         self.last_alarm = state["last_alarm"]
+        self._rebaseline = bool(state["rebaseline"])
+        self.pending = {k: (list(v) if k in ("ids", "time") else ([] if v is None else [v]))
+                        for k, v in state["pending"].items()}

@@ -38,7 +38,7 @@ def _run(order: np.ndarray, texts: list[str], model: PrecomputedTextModel) -> li
 
 
 def test_stationary_streams_raise_at_most_one_alarm(corpus) -> None:
-    labels, texts, model = corpus
+    _, texts, model = corpus
     total = []
     for seed in range(20):
         order = np.random.default_rng(seed).permutation(len(texts))[:LENGTH]

@@ -32,7 +32,6 @@ def clinc_run(tmp_path_factory: pytest.TempPathFactory,
     train = [t for t, _ in d["train"]]
     stream = [(t, "in") for t, _ in d["test"]] + [(t, "oos") for t, _ in d["oos_test"]]
     random.Random(150).shuffle(stream)
-    texts = train + [t for t, _ in stream]
     # the same text order as the cache key used elsewhere, so vectors are embedded once
     vectors = embed_texts(train + [t for t, _ in d["test"]] + [t for t, _ in d["oos_test"]])
     order = train + [t for t, _ in d["test"]] + [t for t, _ in d["oos_test"]]
@@ -40,8 +39,8 @@ def clinc_run(tmp_path_factory: pytest.TempPathFactory,
     tmp = tmp_path_factory.mktemp("clinc")
     ref = write_jsonl(tmp / "reference.jsonl",
                       [{"id": f"train-{i}", "text": t, "label": "in"} for i, t in enumerate(train)])
-    src = write_jsonl(tmp / "stream.jsonl",
-                      [{"id": f"s-{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(stream)])
+    src = write_jsonl(tmp / "stream.jsonl", [{"id": f"s-{i}", "text": t, "label": lab}
+                                             for i, (t, lab) in enumerate(stream)])
     cfg = parse_config(CONFIG)
     out = tmp / "scored.jsonl"
     report = replay(cfg, str(src), Pipeline.build(cfg, model), reference=str(ref), out=str(out),

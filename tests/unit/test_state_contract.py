@@ -1,0 +1,156 @@
+"""The state contract, run over every stateful class: a round trip through `state_dict()`,
+the snapshot codec and `load_state_dict()` changes no future output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from monitor.config import DriftConfig, NumericField, ScoreConfig, parse_config
+from monitor.drift.gauges import WindowGauges
+from monitor.drift.martingale import ShiryaevRoberts
+from monitor.embed.tabular import RobustScaler, TabularEncoder
+from monitor.events import Event
+from monitor.pipeline import Pipeline
+from monitor.score.calibration import CalibrationReservoir
+from monitor.score.fraud import FraudPrototypes
+from monitor.score.reference import CentroidReference
+from monitor.score.segment import SegmentModel
+from monitor.state.codec import decode_state, encode_state
+from monitor.synthetic import DEMO_CONFIG, generate
+from monitor.decode import decode_json
+from monitor.errors import DecodeError
+from tests.fakes import HashingTextModel
+
+RNG = np.random.default_rng(0)
+X = (RNG.normal(size=(64, 8)) / 3).astype(np.float32)
+X /= np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, np.asarray(b), equal_nan=True)
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a):
+        return bool(np.isnan(b))
+    return bool(a == b)
+
+
+def _segment() -> SegmentModel:
+    m = SegmentModel(ScoreConfig(warmup=20, k=4), DriftConfig(), 1e6, 3)
+    m.process(X[:32], [str(i) for i in range(32)], [None] * 32, [None] * 32)
+    return m
+
+
+# (build a used instance, build an empty one, use it: returns comparable output)
+CASES: dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any], Any]]] = {
+    "RobustScaler": (
+        lambda: (s := RobustScaler(2, 50), s.transform_learn(RNG.normal(size=(70, 2))))[0],
+        lambda: RobustScaler(2, 50),
+        lambda s: s.transform_learn(np.ones((5, 2))),
+    ),
+    "TabularEncoder": (
+        lambda: (e := TabularEncoder([NumericField(name="a")], ["c"], 4, True, 64),
+                 e.encode([Event(id=str(i), numeric={"a": i}, categorical={"c": "x"},
+                                 timestamp=1e9 + i) for i in range(40)]))[0],
+        lambda: TabularEncoder([NumericField(name="a")], ["c"], 4, True, 64),
+        lambda e: e.encode([Event(id="z", numeric={"a": 3.0}, categorical={"c": "y"})]),
+    ),
+    "CentroidReference": (
+        lambda: CentroidReference.fit(X, 4, 0, ids=[str(i) for i in range(64)]),
+        lambda: CentroidReference(np.zeros((1, 8), np.float32), np.ones(1), np.ones(1)),
+        lambda r: (r.nearest(X[:5]), r.learn(X[:5], *r.nearest(X[:5]), 0.9), r.means)[2],
+    ),
+    "CalibrationReservoir": (
+        lambda: (r := CalibrationReservoir(10), r.add(RNG.random(25)))[0],
+        lambda: CalibrationReservoir(3),
+        lambda r: (r.add(np.array([0.5])), r.p_values(np.array([0.1, 0.9])))[1],
+    ),
+    "FraudPrototypes": (
+        lambda: (p := FraudPrototypes(3), p.add(X[:5]))[0],
+        lambda: FraudPrototypes(1),
+        lambda p: (p.add(X[10:12]), p.similarity(X[:4]))[1],
+    ),
+    "ShiryaevRoberts": (
+        lambda: (d := ShiryaevRoberts(100.0), [d.update(0.2) for _ in range(5)])[0],
+        lambda: ShiryaevRoberts(1.0),
+        lambda d: [d.update(0.01) for _ in range(5)],
+    ),
+    "WindowGauges": (
+        lambda: (g := WindowGauges(5), [g.update(i % 3, i % 4 == 0, str(i)) for i in range(9)])[0],
+        lambda: WindowGauges(2),
+        lambda g: g.snapshot(np.array([0.2, 0.3, 0.5]), np.eye(3, dtype=np.float32)),
+    ),
+    "SegmentModel": (
+        _segment,
+        lambda: SegmentModel(ScoreConfig(warmup=20, k=4), DriftConfig(), 1e6, 99),
+        lambda m: m.process(X[32:48], ["n"] * 16, [None] * 16, [None] * 16),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_round_trip_changes_no_future_output(name: str) -> None:
+    build, empty, use = CASES[name]
+    original = build()
+    copy = empty()
+    copy.load_state_dict(decode_state(encode_state(original.state_dict())))
+    assert _equal(original.state_dict(), copy.state_dict())
+    assert _equal(_as_tree(use(original)), _as_tree(use(copy)))
+    assert _equal(original.state_dict(), copy.state_dict())
+
+
+def _as_tree(x: Any) -> Any:
+    if hasattr(x, "__slots__") and hasattr(x, "score"):
+        return {k: getattr(x, k) for k in x.__slots__}
+    return x
+
+
+def _events(n: int, seed: int = 1) -> list[Event]:
+    cfg = parse_config(DEMO_CONFIG).fields
+    lines, _ = generate(n, seed=seed, malformed=0)
+    out = []
+    for i, line in enumerate(lines):
+        try:
+            out.append(decode_json(line, cfg, str(i)))
+        except DecodeError:
+            continue
+    return out
+
+
+def _pipeline() -> Pipeline:
+    return Pipeline.build(parse_config(DEMO_CONFIG), HashingTextModel())
+
+
+def test_pipeline_restored_mid_stream_matches_uninterrupted_run() -> None:
+    events = _events(2_400)
+    whole = _pipeline()
+    full_scores = [s for i in range(0, len(events), 100) for s in whole.process(
+        events[i : i + 100])[0]]
+    first, second = _pipeline(), _pipeline()
+    part = [s for i in range(0, 1_300, 100) for s in first.process(events[i : i + 100])[0]]
+    second.load_state_dict(decode_state(encode_state(first.state_dict())))
+    part += [s for i in range(1_300, len(events), 100) for s in second.process(
+        events[i : i + 100])[0]]
+    assert part == full_scores
+    assert _equal(whole.state_dict(), second.state_dict())
+
+
+def test_results_do_not_depend_on_batch_boundaries() -> None:
+    events = _events(1_500, seed=2)
+    a, b = _pipeline(), _pipeline()
+    sa = [s for i in range(0, len(events), 256) for s in a.process(events[i : i + 256])[0]]
+    sizes = [1, 7, 64, 3, 250, 31]
+    sb, i, j = [], 0, 0
+    while i < len(events):
+        n = sizes[j % len(sizes)]
+        sb += b.process(events[i : i + n])[0]
+        i, j = i + n, j + 1
+    assert sa == sb
+    assert _equal(a.state_dict(), b.state_dict())
