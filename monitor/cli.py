@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -34,9 +34,11 @@ def _with_label(cfg: MonitorConfig, field: str | None, positive: str | None) -> 
     return cfg.model_copy(update={"fields": cfg.fields.model_copy(update=update)})
 
 
-def _print_summary(report: dict[str, Any], out: Any = sys.stdout) -> None:
-    def p(*a: object) -> None:
-        print(*a, file=out)
+def _print_summary(report: dict[str, Any], out: TextIO | None = None) -> None:
+    stream = out if out is not None else sys.stdout
+
+    def p(text: str) -> None:
+        print(text, file=stream)
 
     p(f"events      {report['events']:>10,}   (scored {report['scored']:,}, "
       f"warming up {report['warming_up']:,})")

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from monitor.config import DriftConfig, NumericField, ScoreConfig, parse_config
+from monitor.decode import decode_json
 from monitor.drift.gauges import WindowGauges
 from monitor.drift.martingale import ShiryaevRoberts
 from monitor.embed.tabular import RobustScaler, TabularEncoder
+from monitor.errors import DecodeError
 from monitor.events import Event
 from monitor.pipeline import Pipeline
 from monitor.score.calibration import CalibrationReservoir
@@ -21,8 +23,6 @@ from monitor.score.reference import CentroidReference
 from monitor.score.segment import SegmentModel
 from monitor.state.codec import decode_state, encode_state
 from monitor.synthetic import DEMO_CONFIG, generate
-from monitor.decode import decode_json
-from monitor.errors import DecodeError
 from tests.fakes import HashingTextModel
 
 RNG = np.random.default_rng(0)
