@@ -1,0 +1,74 @@
+"""Metrics: names, bounded segment labels, scrape-time state, revoked partitions vanish."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+
+from monitor.config import DriftConfig, ScoreConfig
+from monitor.events import Event
+from monitor.score.engine import Engine
+from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
+
+
+def _engine(segments: int, per_segment: int = 1, dim: int = 8) -> Engine:
+    eng = Engine(ScoreConfig(max_segments=20_000, warmup=20, k=2), DriftConfig(), segmented=True)
+    rng = np.random.default_rng(0)
+    events = [Event(id=f"{s}-{i}", segment=f"seg-{s}") for s in range(segments)
+              for i in range(per_segment)]
+    x = rng.normal(size=(len(events), dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for i in range(0, len(events), 1000):
+        eng.process(events[i : i + 1000], x[i : i + 1000])
+    return eng
+
+
+def _scrape(registry: CollectorRegistry) -> str:
+    return generate_latest(registry).decode()
+
+
+def test_ten_thousand_segments_stay_within_the_label_cap() -> None:
+    eng = _engine(10_000)
+    views = ProcessView([PartitionView("tx", 0, eng, lag=3)])
+    reg = CollectorRegistry()
+    Metrics(reg, segment_cap=25, view=lambda: views)
+    text = _scrape(reg)
+    values = set(re.findall(r'segment="([^"]*)"', text))
+    assert len(values) <= 25 and "other" in values
+    total = sum(float(v) for v in re.findall(r'^monitor_segment_events_total\{[^}]*\} (\S+)$',
+                                              text, re.M))
+    assert total == 10_000  # nothing lost by folding into "other"
+
+
+def test_busiest_segments_keep_their_names() -> None:
+    eng = _engine(30, per_segment=2)
+    extra = [Event(id=f"hot-{i}", segment="hot") for i in range(50)]
+    x = np.eye(8, dtype=np.float32)[np.arange(50) % 8]
+    eng.process(extra, x)
+    reg = CollectorRegistry()
+    Metrics(reg, segment_cap=5, view=lambda: ProcessView([PartitionView("tx", 1, eng)]))
+    assert 'segment="hot"' in _scrape(reg)
+
+
+def test_names_follow_the_convention_and_revoked_partitions_vanish() -> None:
+    eng = _engine(3, per_segment=30)
+    parts = [PartitionView("tx", 0, eng, lag=5), PartitionView("tx", 1, eng, lag=0)]
+    reg = CollectorRegistry()
+    m = Metrics(reg, view=lambda: ProcessView(list(parts), cache_hit_ratio=0.5))
+    m.consumed.labels("tx", "0").inc(10)
+    m.consumed.labels("tx", "1").inc(3)
+    text = _scrape(reg)
+    for line in text.splitlines():
+        if line.startswith("# TYPE"):
+            _, _, name, kind = line.split()
+            assert name.startswith("monitor_"), name
+            if kind == "counter":
+                assert name.endswith("_total"), name
+    assert 'monitor_consumer_lag{partition="0",topic="tx"} 5.0' in text
+    assert "monitor_embedding_cache_hit_ratio 0.5" in text
+    parts.pop()  # partition 1 revoked
+    m.forget("tx", 1)
+    text = _scrape(reg)
+    assert 'partition="1"' not in text and 'partition="0"' in text
