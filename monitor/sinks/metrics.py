@@ -12,6 +12,7 @@ statistic) or averaged (window gauges) under ``segment="other"``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -97,10 +98,8 @@ class Metrics:
     def forget(self, topic: str, partition: int) -> None:
         """Drop a revoked partition's loop-updated series (state series vanish by design)."""
         for c in (self.consumed, self.scored, self.dead_lettered):
-            try:
+            with contextlib.suppress(KeyError):
                 c.remove(topic, str(partition))
-            except KeyError:
-                pass
 
     def on_alert_count(self, receiver: str, counter: str, n: int) -> None:
         """Callback for the alert sink's counters."""
