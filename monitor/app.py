@@ -162,7 +162,8 @@ class Daemon:
                 raise self.fatal
             for tp, records in batch.items():
                 since += self._process(tp, records)
-            if self.checkpointer.due(since, cp.every_events, cp.every_seconds):
+            idle = not batch and cp.on_idle and since > 0
+            if idle or self.checkpointer.due(since, cp.every_events, cp.every_seconds):
                 self._checkpoint()
                 since = 0
             if self.on_batch is not None:

@@ -140,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.verbose < 3:  # kafka-python's INFO lines drown the monitor's own
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except ConfigError as err:

@@ -97,6 +97,8 @@ class CheckpointConfig(_Model):
 
     every_events: int = Field(5_000, gt=0)
     every_seconds: float = Field(10.0, gt=0)
+    on_idle: bool = Field(True, description="also checkpoint when a poll comes back empty "
+                          "(caught up), so an idle daemon has nothing left to replay")
     state_dir: str | None = Field(None, description="local snapshots; default: none kept")
     shutdown_timeout_s: float = Field(30.0, gt=0)
 
