@@ -59,14 +59,24 @@ class SortedWindow:
         return min(self.count, self.size)
 
     def add(self, values: Floats) -> None:
-        for v in np.asarray(values, np.float64):
-            slot = self.count % self.size
-            if self.count >= self.size:
-                old = self.ring[slot]
-                self.sorted = np.delete(self.sorted, np.searchsorted(self.sorted, old))
-            self.ring[slot] = v
-            self.sorted = np.insert(self.sorted, np.searchsorted(self.sorted, v), v)
-            self.count += 1
+        """Append values, dropping the oldest past `size`; one vectorised merge per call."""
+        values = np.asarray(values, np.float64)[-self.size :]
+        m = len(values)
+        if m == 0:
+            return
+        slots = (self.count + np.arange(m)) % self.size
+        n_old = min(self.count, self.size)
+        leaving = max(0, n_old + m - self.size)
+        if leaving:
+            old = np.sort(self.ring[slots[:leaving]])
+            # remove one occurrence of each leaving value (they are present in `sorted`)
+            pos = np.searchsorted(self.sorted, old, side="left")
+            pos += np.arange(leaving) - np.searchsorted(old, old, side="left")
+            self.sorted = np.delete(self.sorted, pos)
+        self.ring[slots] = values
+        fresh = np.sort(values)
+        self.sorted = np.insert(self.sorted, np.searchsorted(self.sorted, fresh), fresh)
+        self.count += m
 
     def state_dict(self) -> dict[str, Any]:
         return {"size": self.size, "ring": self.ring.copy(), "count": self.count}

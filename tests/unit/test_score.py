@@ -95,3 +95,16 @@ def test_no_threshold_ratchet_over_many_reservoir_turnovers() -> None:
             flags.extend(res.outlier.tolist())
     rate = float(np.mean(flags))
     assert 0.005 < rate < 0.02, rate
+
+
+def test_sorted_window_matches_a_plain_sorted_tail() -> None:
+    from monitor.score.calibration import SortedWindow
+
+    rng = np.random.default_rng(9)
+    w = SortedWindow(37)
+    stream: list[float] = []
+    for size in [1, 5, 40, 3, 37, 0, 12, 100, 2]:
+        vals = np.round(rng.random(size), 1)  # many ties
+        w.add(vals)
+        stream.extend(vals.tolist())
+        assert w.sorted.tolist() == sorted(stream[-37:])
