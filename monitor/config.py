@@ -30,30 +30,36 @@ class _Model(BaseModel):
 class NumericField(_Model):
     """A numeric input field; `log` applies sign(x)·log1p(|x|) first (heavy-tailed amounts)."""
 
-    name: str
-    log: bool = False
+    name: str = Field(description="field name in the event")
+    log: bool = Field(False, description="apply sign(x)·log1p(|x|) before scaling")
 
 
 class FieldsConfig(_Model):
     """Which fields of an event feed which block of the embedding."""
 
     id: str | None = Field(None, description="id field; absent -> the line/offset number")
-    timestamp: str | None = None
-    timestamp_format: Literal["auto", "epoch_s", "epoch_ms", "iso8601"] = "auto"
-    segment: str | None = None
+    timestamp: str | None = Field(None, description="event-time field (cyclic hour/day "
+                                  "features, latency, time-based forgetting)")
+    timestamp_format: Literal["auto", "epoch_s", "epoch_ms", "iso8601"] = Field(
+        "auto", description="auto: numbers > 1e11 are ms, strings ISO-8601")
+    segment: str | None = Field(None, description="field whose value selects the segment "
+                                "(own reference, calibration, detector); none = one segment")
     label: str | None = Field(None, description="confirmed-fraud label field, if any")
     positive: list[str] = Field(
         default_factory=lambda: ["1", "1.0", "true", "fraud", "yes"],
         description="label values (as text, case-insensitive) that mean fraud",
     )
-    text: list[str] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list, description="text fields, embedded one "
+                            "by one (cached per distinct value) and averaged")
     template: str | None = Field(
         None, description='render text fields into one string, e.g. "{merchant} {category}"'
     )
-    numeric: list[NumericField] = Field(default_factory=list)
-    categorical: list[str] = Field(default_factory=list)
+    numeric: list[NumericField] = Field(default_factory=list, description="numeric fields, "
+                                        "robustly standardised online")
+    categorical: list[str] = Field(default_factory=list, description="categorical fields, "
+                                   "feature-hashed")
     required: list[str] = Field(default_factory=list, description="fields that must be present")
-    max_event_bytes: int = Field(65_536, gt=0)
+    max_event_bytes: int = Field(65_536, gt=0, description="larger events are rejected")
 
     @model_validator(mode="after")
     def _something_to_embed(self) -> FieldsConfig:
@@ -65,15 +71,16 @@ class FieldsConfig(_Model):
 class EmbedConfig(_Model):
     """Encoders. `model` is a local directory or "default" (the bundled all-MiniLM-L6-v2)."""
 
-    model: str = "default"
-    profile: Literal["torch"] = "torch"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    batch_size: int = Field(32, gt=0, le=1024)
-    max_seq_length: int = Field(128, gt=0, le=512)
+    model: str = Field("default", description='local sentence-transformers folder, or '
+                       '"default"')
+    profile: Literal["torch"] = Field("torch", description="inference back-end")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present")
+    batch_size: int = Field(32, gt=0, le=1024, description="texts per model call")
+    max_seq_length: int = Field(128, gt=0, le=512, description="tokens kept per text")
     cache_size: int = Field(100_000, ge=0, description="LRU entries of text embeddings")
     threads: int | None = Field(None, gt=0, description="torch threads; default = usable cores")
-    text_weight: float = Field(1.0, ge=0)
-    tabular_weight: float = Field(1.0, ge=0)
+    text_weight: float = Field(1.0, ge=0, description="weight of the text block")
+    tabular_weight: float = Field(1.0, ge=0, description="weight of the tabular block")
     hash_dim: int = Field(16, gt=0, le=4096, description="feature-hashing width per categorical")
     robust_window: int = Field(20_000, gt=10, description="values kept per numeric for median/IQR")
 
@@ -81,29 +88,33 @@ class EmbedConfig(_Model):
 class ScoreConfig(_Model):
     """Reference centroids, calibration and known-fraud prototypes, per segment."""
 
-    alpha: float = Field(0.001, gt=0, lt=1)
+    alpha: float = Field(0.001, gt=0, lt=1, description="outlier when p-value <= alpha "
+                         "(the false-positive rate under no drift)")
     learn_p: float = Field(
         0.2, ge=0, lt=1,
         description="only events with p-value above this update the reference (>= alpha)",
     )
     k: int | Literal["auto"] = Field("auto", description="centroids; auto = reference size / 50")
-    k_min: int = Field(8, gt=0)
-    k_max: int = Field(512, gt=0)
+    k_min: int = Field(8, gt=0, description="lower bound of auto k")
+    k_max: int = Field(512, gt=0, description="upper bound of auto k")
     warmup: int = Field(500, ge=20, description="events a segment needs before it scores")
     holdout: float = Field(0.2, gt=0, lt=1, description="share of warm-up used for calibration")
     reservoir: int = Field(2000, ge=20, description="calibration scores kept per segment")
-    half_life_events: float | None = Field(20_000, gt=0)
-    half_life_seconds: float | None = Field(None, gt=0)
+    half_life_events: float | None = Field(20_000, gt=0, description="forgetting: weight "
+                                           "halves after this many events")
+    half_life_seconds: float | None = Field(None, gt=0, description="forgetting in event "
+                                            "time (needs fields.timestamp)")
     normalise_by_scale: bool = Field(
         False, description="divide distance by the centroid's scale (cost 0.04 AUROC on CLINC150)"
     )
     learn_block: int = Field(
         16, gt=0, description="updates applied every N events of a segment (batch-invariant)"
     )
-    fraud_prototypes: int = Field(512, ge=0)
+    fraud_prototypes: int = Field(512, ge=0, description="confirmed-fraud prototypes kept "
+                                  "per segment")
     max_segments: int = Field(1000, gt=0, description="segments kept; least recently seen evicted")
     exemplars: int = Field(3, ge=0, description="example event ids kept per centroid")
-    seed: int = 0
+    seed: int = Field(0, description="seeds k-means and the p-value randomisation")
 
 
 class DriftConfig(_Model):

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import FieldsConfig
-from monitor.errors import ConfigError, DecodeError
 from monitor.decode import decode_json, decode_record
+from monitor.errors import ConfigError, DecodeError
 from monitor.events import Event
 
 Raw = bytes | dict[str, Any]
