@@ -130,6 +130,13 @@ class DriftConfig(_Model):
     rebaseline: bool = Field(False, description="refit the reference after a confirmed drift")
 
 
+class MetricsConfig(_Model):
+    """Prometheus exposition (served by the HTTP server, see `http`)."""
+
+    segment_cap: int = Field(20, ge=2, description="segment label values at most; the "
+                             "busiest keep their names, the rest become \"other\"")
+
+
 class MonitorConfig(_Model):
     """The whole configuration tree."""
 
@@ -138,6 +145,7 @@ class MonitorConfig(_Model):
     score: ScoreConfig = ScoreConfig()
     drift: DriftConfig = DriftConfig()
     alerts: AlertsConfig = AlertsConfig()
+    metrics: MetricsConfig = MetricsConfig()
     kafka: KafkaConfig = KafkaConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     http: HttpConfig = HttpConfig()

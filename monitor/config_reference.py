@@ -1,11 +1,13 @@
 """Render the configuration reference (README) from the config models themselves.
 
-`python -m monitor.config_reference` prints it; a test checks the README carries exactly
-this text, so the documentation cannot drift from the code.
+`python -m monitor.config_reference` prints it, `--write README.md` updates the README; a
+test checks the README carries exactly this text, so the documentation cannot drift.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any, get_origin
 
 from pydantic import BaseModel
@@ -77,5 +79,15 @@ def _lists(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
     return found
 
 
+def write(readme: Path) -> None:
+    """Replace the generated block of `readme` with the current reference."""
+    text = readme.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    readme.write_text(text[:start] + render() + text[end:])
+
+
 if __name__ == "__main__":
-    print(render())
+    if sys.argv[1:2] == ["--write"]:
+        write(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+    else:
+        print(render())
