@@ -28,7 +28,14 @@ from monitor.http import HttpServer, check
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import TopicSinks
 from monitor.source.embedded import create_topics, topic_partitions
-from monitor.source.kafka import Rebalance, make_consumer, make_producer, subscribe, with_backoff
+from monitor.source.kafka import (
+    Rebalance,
+    make_consumer,
+    make_producer,
+    probe,
+    subscribe,
+    with_backoff,
+)
 from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
@@ -125,6 +132,8 @@ class Daemon:
         client = self.k.client_options(self.bootstrap)
         k = self.k
         with ExitStack() as stack:
+            with_backoff(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}",
+                         k.start_deadline_s, k.start_backoff_max_s)
             changelog_parts = with_backoff(lambda: self._topics(client), "topic set-up",
                                            k.start_deadline_s, k.start_backoff_max_s)
             producer = with_backoff(lambda: make_producer(client), "producer",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,13 +39,29 @@ def with_backoff(connect: Callable[[], T], what: str, deadline_s: float, backoff
         except (KafkaError, OSError) as err:
             left = end - clock()
             if left <= 0:
-                raise FatalError(f"cannot reach the Kafka broker for the {what} after "
+                raise FatalError(f"cannot reach the Kafka broker ({what}) after "
                                  f"{attempt} attempts in {deadline_s:g}s: {err!r}") from None
             wait = min(delay, backoff_max_s, left) * (0.5 + random.random() / 2)
             log.warning("%s: broker unreachable (%r); retry %d in %.1fs", what, err, attempt,
                         wait)
             sleep(wait)
             delay *= 2
+
+
+def probe(bootstrap: str | list[str], timeout_s: float = 2.0) -> str:
+    """A TCP connection to the first bootstrap server that accepts one (kafka-python's own
+    bootstrap waits up to half a minute with its own backoff; this answers in seconds)."""
+    servers = bootstrap.split(",") if isinstance(bootstrap, str) else list(bootstrap)
+    errors = []
+    for server in servers:
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port)),
+                                          timeout=timeout_s):
+                return server
+        except (OSError, ValueError) as err:
+            errors.append(f"{server}: {err}")
+    raise OSError("; ".join(errors) or "no bootstrap servers")
 
 
 def make_consumer(cfg: KafkaConfig, client: dict[str, Any]) -> KafkaConsumer:

@@ -1,0 +1,38 @@
+"""`monitor demo` end to end (real model, embedded broker), and `monitor run` against a
+broker that is not there (clear message, retries, non-zero exit after the deadline)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from daemon_helpers import ROOT, free_port, write_config
+
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.mark.timeout(400)
+def test_demo_reports_the_injected_drift() -> None:
+    proc = subprocess.run([sys.executable, "-m", "monitor", "demo", "--events", "5000"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=360)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "injected drift at event 3,000: DETECTED" in out, out + proc.stderr[-2000:]
+    assert "dead-lettered 10 of 10 malformed" in out, out
+    assert out.count("injected fraud burst") == 3, out
+
+
+@pytest.mark.timeout(60)
+def test_unreachable_broker_exits_nonzero_after_deadline(tmp_path: Path) -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
+    cfg = write_config(tmp_path / "m.yaml", bootstrap, "events", "g", http_port=free_port(),
+                       kafka={"start_deadline_s": 3, "start_backoff_max_s": 1})
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=45)
+    assert proc.returncode != 0
+    assert "cannot reach the Kafka broker" in proc.stderr, proc.stderr[-2000:]
+    assert time.monotonic() - start < 40
