@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -39,10 +40,12 @@ from monitor.source.kafka import (
 from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
+from monitor.state.recovery import restore_partitions
 from monitor.state.snapshot import SnapshotStore
 
 log = logging.getLogger(__name__)
 
+RECENT_IDS = 100_000
 FRAUD_LIKE = 0.9  # fraud similarity at which the demo counts an event as known-fraud-like
 
 
@@ -57,8 +60,9 @@ class Stats:
     feedback: int = 0
     checkpoints: int = 0
     alarms: list[DriftAlarm] = field(default_factory=list)
-    outlier_ids: list[str] = field(default_factory=list)
-    fraud_like_ids: list[str] = field(default_factory=list)  # similar to confirmed fraud
+    # recent ids only (bounded): the demo's summary matches them against the injected fraud
+    outlier_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
+    fraud_like_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
     precision: FlagPrecision = field(default_factory=FlagPrecision)
 
 
@@ -202,36 +206,9 @@ class Daemon:
             return
         tps = sorted(self.pending)
         stateful = [tp for tp in tps if tp.topic != self.k.feedback_topic]
-        committed = {(tp.topic, tp.partition): self.consumer.committed(tp) for tp in stateful}
-        store = self.checkpointer.store
-        local = {}
-        need: dict[tuple[str, int], int | None] = {}
-        for key, offset in committed.items():
-            snap = store.read(*key) if store is not None else None
-            if snap is not None and offset is not None and snap.offset == offset:
-                local[key] = snap
-            else:
-                need[key] = offset
-        found = {**self.changelog.restore(need, self.k.restore_timeout_s), **local}
-        for tp in stateful:
-            key = (tp.topic, tp.partition)
-            st = PartitionState(tp.topic, tp.partition, self.new_pipeline(), restored=True)
-            snap = found.get(key)
-            if snap is not None:
-                st.pipeline.load_state_dict(snap.state)
-                st.offset = snap.offset
-                self.consumer.seek(tp, snap.offset)
-            elif committed[key] is not None:
-                log.warning("%s:%d has a committed offset but no snapshot: cold start at %d",
-                            tp.topic, tp.partition, committed[key])
-                st.offset = int(committed[key] or 0)
-                self.consumer.seek(tp, st.offset)
-            else:
-                st.offset = self.consumer.position(tp) or 0
-            log.info("%s:%d %s at offset %d (%s)", tp.topic, tp.partition,
-                     "restored" if snap else "fresh", st.offset,
-                     "local snapshot" if key in local else "changelog" if snap else "no state")
-            self.states[tp] = st
+        self.states.update(restore_partitions(self.consumer, stateful, self.changelog,
+                                              self.checkpointer.store, self.new_pipeline,
+                                              self.k.restore_timeout_s))
         self.consumer.resume(*tps)
         self.pending.clear()
 

@@ -23,7 +23,15 @@ def add_fraud_prototypes(pipeline: Pipeline, events: Sequence[Event]) -> int:
     saved = pipeline.encoder.state_dict()
     x = pipeline.encoder.encode(fraud)
     pipeline.encoder.load_state_dict(saved)
-    pipeline.engine.fit_reference(fraud, x)
+    new = []
+    for i, event in enumerate(fraud):
+        model = pipeline.engine.segments.get(event.segment)
+        if model is not None:
+            model.fraud.add(x[i : i + 1])
+        else:
+            new.append(i)
+    if new:  # a segment not seen yet: the engine creates it, seeded with these prototypes
+        pipeline.engine.fit_reference([fraud[i] for i in new], x[new])
     return len(fraud)
 
 
