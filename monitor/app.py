@@ -96,6 +96,7 @@ class Daemon:
         self.pending: set[TopicPartition] = set()
         self.joined = False
         self.fatal: MonitorError | None = None
+        self.failed = False
         self.last_tick = clock()
         self.http_port: int | None = None
 
@@ -160,8 +161,12 @@ class Daemon:
                 stack.enter_context(http)
                 self.http_port = http.port
             subscribe(consumer, k, Rebalance(consumer, self._on_revoked, self._on_assigned))
-            self._loop()
-            self._checkpoint()
+            try:
+                self._loop()
+                self._checkpoint()
+            except BaseException:
+                self.failed = True  # closing the consumer revokes: do not checkpoint then
+                raise
 
     def _loop(self) -> None:
         since = 0
@@ -190,7 +195,8 @@ class Daemon:
     # -- rebalance ----------------------------------------------------------------------
     def _on_revoked(self, tps: list[TopicPartition]) -> None:
         try:
-            self._checkpoint()
+            if not self.failed:
+                self._checkpoint()
         except MonitorError as err:  # kafka-python swallows listener errors: re-raise in loop
             self.fatal = err
         for tp in tps:

@@ -3,6 +3,7 @@ twice (final state equals an uninterrupted run's); SIGTERM exits 0 with offsets 
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -63,13 +64,15 @@ def test_kill9_restart_replays_without_loss_or_double_count(
                        kafka={"scored_topic": f"{topic}.crash.scored"})
     daemon = DaemonProcess(cfg, tmp_path / "crash.log", port).start()
     try:
-        # checkpoints every 500 events: 1500 committed, the last 250 processed but not
-        wait_until(lambda: committed(bootstrap, group, topic, 1)[0] == 1500, 90,
-                   "a checkpoint at 1500")
-        wait_until(lambda: len(_scored_offsets(bootstrap, f"{topic}.crash.scored")) >= 1740,
-                   60, "events past the checkpoint processed")
+        # checkpoints every >= 500 events (never when idle): the tail after the last one is
+        # processed but not committed when the process dies
+        wait_until(lambda: len(_scored_offsets(bootstrap, f"{topic}.crash.scored")) >= 1740
+                   and (committed(bootstrap, group, topic, 1)[0] or 0) >= 1000, 90,
+                   "part A processed, checkpoints taken")
+        mark = committed(bootstrap, group, topic, 1)[0]
         daemon.kill9()
-        assert committed(bootstrap, group, topic, 1)[0] == 1500
+        assert committed(bootstrap, group, topic, 1)[0] == mark
+        shutil.rmtree(state)  # a new machine: the changelog is the truth
         produce(bootstrap, topic, part_b)
         # the restart may checkpoint when idle: its last commit then lands at the end
         again = write_config(tmp_path / "again.yaml", bootstrap, topic, group, http_port=port,
@@ -80,12 +83,13 @@ def test_kill9_restart_replays_without_loss_or_double_count(
         assert daemon.stop() == 0, daemon.output()
     finally:
         daemon.stop()
-    assert "restored at offset 1500" in daemon.output()
+    assert f"restored at offset {mark} (changelog)" in daemon.output()
 
     scored = _scored_offsets(bootstrap, f"{topic}.crash.scored")
     valid = {i for i, line in enumerate(lines) if line.startswith(b'{"id":"tx-')}
     assert set(scored) == valid  # every input offset scored at least once
-    assert len(scored) > len(valid)  # the uncommitted tail was replayed (at-least-once)
+    if mark is not None and mark < len(part_a):  # the uncommitted tail was replayed
+        assert len(scored) > len(valid)
 
     reference = _run_to_end(tmp_path, bootstrap, topic, len(lines), "uninterrupted")
     crashed = local_snapshot(state, topic, 0)
