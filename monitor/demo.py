@@ -52,12 +52,13 @@ class Progress:
         self.every_s = every_s
         self.start = time.monotonic()
         self.last = 0.0
+        self.shown = -1
 
     def __call__(self, d: Daemon) -> None:
         now = time.monotonic()
         done = self.total is not None and d.stats.events >= self.total
-        if done or now - self.last >= self.every_s:
-            self.last = now
+        if done or (now - self.last >= self.every_s and d.stats.events != self.shown):
+            self.last, self.shown = now, d.stats.events
             s = d.stats
             rate = s.events / max(now - self.start, 1e-9)
             of = f"/{self.total:,}" if self.total else ""

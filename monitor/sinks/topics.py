@@ -46,7 +46,9 @@ class TopicSinks:
     def scored(self, score: Score, topic: str, partition: int, offset: int,
                key: bytes | None, timestamp: float | None) -> None:
         body = orjson.dumps(scored_record(score, topic, partition, offset, key, timestamp))
-        self.pending.append(self.producer.send(self.scored_topic, key=key, value=body))
+        # keyed like the input, or by event id, so one key's scores stay in order downstream
+        out_key = key if key is not None else score.event_id.encode()
+        self.pending.append(self.producer.send(self.scored_topic, key=out_key, value=body))
         self.scored_total += 1
 
     def dead_letter(self, value: bytes | None, key: bytes | None, reason: str, topic: str,

@@ -1,0 +1,39 @@
+"""Kafka, checkpoint and HTTP config: defaults keep old configs valid, security settings
+pass through, secrets come from the environment or a file and never show in a repr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import parse_config
+from monitor.errors import ConfigError
+
+FIELDS = {"numeric": [{"name": "amount"}]}
+
+
+def test_defaults_parse_without_kafka_section() -> None:
+    cfg = parse_config({"fields": FIELDS})
+    assert cfg.kafka.embedded and cfg.kafka.changelog == "monitor.changelog"
+    assert cfg.http.host == "127.0.0.1" and cfg.checkpoint.every_events > 0
+
+
+def test_sasl_ssl_pass_through_with_secret_from_file(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    cfg = parse_config(
+        {"fields": FIELDS, "kafka": {"bootstrap_servers": "k1:9093,k2:9093",
+                                     "security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
+                                     "sasl_plain_username": "monitor",
+                                     "ssl_cafile": "/etc/ca.pem"}},
+        env={"MONITOR__KAFKA__SASL_PLAIN_PASSWORD": f"file:{secret}"})
+    opts = cfg.kafka.client_options("k1:9093")
+    assert opts["sasl_plain_password"] == "s3cret"
+    assert opts["security_protocol"] == "SASL_SSL" and opts["ssl_cafile"] == "/etc/ca.pem"
+    assert "s3cret" not in repr(cfg)
+
+
+def test_unknown_kafka_key_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"kafka\.bootstrap"):
+        parse_config({"fields": FIELDS, "kafka": {"bootstrap": "x"}})
