@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -22,7 +23,7 @@ from monitor.config import MonitorConfig
 from monitor.decode import decode_json
 from monitor.embed import TextModel
 from monitor.embed.composite import CompositeEncoder, build_encoder
-from monitor.errors import DecodeError, MonitorError
+from monitor.errors import DecodeError, FatalError, MonitorError
 from monitor.events import DriftAlarm, Event
 from monitor.feedback import FlagPrecision, add_fraud_prototypes
 from monitor.http import HttpServer, check
@@ -44,6 +45,7 @@ from monitor.state.recovery import restore_partitions
 from monitor.state.snapshot import SnapshotStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECENT_IDS = 100_000
 FRAUD_LIKE = 0.9  # fraud similarity at which the demo counts an event as known-fraud-like
@@ -133,19 +135,23 @@ class Daemon:
             log.warning("could not create output topics (%r); assuming they exist", err)
         return topic_partitions(self.bootstrap, self.k.changelog, client) or parts
 
+    def _sleep(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise FatalError("stopped while waiting for the Kafka broker")
+
     def run(self) -> None:
         client = self.k.client_options(self.bootstrap)
         k = self.k
         with ExitStack() as stack:
-            with_backoff(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}",
-                         k.start_deadline_s, k.start_backoff_max_s)
-            changelog_parts = with_backoff(lambda: self._topics(client), "topic set-up",
-                                           k.start_deadline_s, k.start_backoff_max_s)
-            producer = with_backoff(lambda: make_producer(client), "producer",
-                                    k.start_deadline_s, k.start_backoff_max_s)
+            def retry(connect: Callable[[], T], what: str) -> T:
+                return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
+                                    sleep=self._sleep)
+
+            retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")
+            changelog_parts = retry(lambda: self._topics(client), "topic set-up")
+            producer = retry(lambda: make_producer(client), "producer")
             stack.callback(producer.close)
-            self.consumer = consumer = with_backoff(lambda: make_consumer(k, client), "consumer",
-                                                    k.start_deadline_s, k.start_backoff_max_s)
+            self.consumer = consumer = retry(lambda: make_consumer(k, client), "consumer")
             stack.callback(lambda: consumer.close(autocommit=False))
             self.sinks = TopicSinks(producer, k.scored_topic, k.dead_letter_topic)
             self.changelog = Changelog(producer, k.changelog, changelog_parts, client)

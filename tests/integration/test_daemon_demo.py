@@ -3,6 +3,7 @@ broker that is not there (clear message, retries, non-zero exit after the deadli
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -36,3 +37,19 @@ def test_unreachable_broker_exits_nonzero_after_deadline(tmp_path: Path) -> None
     assert proc.returncode != 0
     assert "cannot reach the Kafka broker" in proc.stderr, proc.stderr[-2000:]
     assert time.monotonic() - start < 40
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_while_waiting_for_the_broker_exits_promptly(tmp_path: Path) -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"
+    cfg = write_config(tmp_path / "m.yaml", bootstrap, "events", "g", http_port=free_port(),
+                       kafka={"start_deadline_s": 60, "start_backoff_max_s": 2})
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1, err
+    assert "stopped while waiting for the Kafka broker" in err
+    assert time.monotonic() - start < 5
