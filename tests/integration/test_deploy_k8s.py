@@ -308,6 +308,13 @@ def test_resources_match_the_torch_threads(objects: dict[str, dict[str, Any]],
     assert cfg.embed.threads == int(res["requests"]["cpu"])
 
 
+def test_image_tag_is_the_package_version(objects: dict[str, dict[str, Any]]) -> None:
+    import tomllib
+
+    version = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["version"]
+    assert container(objects)["image"] == f"monitor:{version}"
+
+
 def test_pod_runs_unprivileged_with_a_read_only_root(objects: dict[str, dict[str, Any]]) -> None:
     spec = pod(objects)["spec"]
     assert spec["securityContext"]["runAsNonRoot"] is True

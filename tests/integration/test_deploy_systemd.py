@@ -18,7 +18,13 @@ import pytest
 
 from monitor.config import load_config, parse_config
 from tests.integration.daemon_helpers import free_port
-from tests.integration.deploy_helpers import DEPLOY, load_yaml, require_routes, tool
+from tests.integration.deploy_helpers import (
+    DEPLOY,
+    load_yaml,
+    require_routes,
+    served_routes,
+    tool,
+)
 
 UNIT_FILE = DEPLOY / "systemd" / "monitor.service"
 ENV_FILE = DEPLOY / "systemd" / "monitor.env"
@@ -189,6 +195,8 @@ def test_daemon_starts_with_the_units_command_line_and_environment(tmp_path: Pat
         assert ready == 200, f"no /readyz 200 (last {ready}, exit {proc.poll()}):\n" \
                              f"{log.read_text(errors='replace')[-3000:]}"
         assert _get(port, "/healthz") == 200
+        if "/metrics" in served_routes():  # scraped by prometheus.yml and the ServiceMonitor
+            assert _get(port, "/metrics") == 200
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=int(one("TimeoutStopSec")))
         assert rc == 0, log.read_text(errors="replace")[-3000:]
