@@ -99,6 +99,7 @@ class Daemon:
         self.joined = False
         self.fatal: MonitorError | None = None
         self.failed = False
+        self.generation = 0  # assignments received
         self.last_tick = clock()
         self.http_port: int | None = None
 
@@ -118,7 +119,7 @@ class Daemon:
 
     def ready(self) -> tuple[bool, str]:
         if not self.joined:
-            return False, "not assigned yet"
+            return False, "not assigned yet" if self.generation == 0 else "rebalancing"
         if self.pending:
             return False, f"restoring {len(self.pending)} partition(s)"
         return True, f"ready: {len(self.states)} partition(s) assigned and restored"
@@ -208,9 +209,11 @@ class Daemon:
         for tp in tps:
             self.states.pop(tp, None)
             self.pending.discard(tp)
+        self.joined = False  # until the next assignment
 
     def _on_assigned(self, tps: list[TopicPartition]) -> None:
         self.joined = True
+        self.generation += 1
         self.pending.update(tps)
 
     def _restore_pending(self) -> None:
