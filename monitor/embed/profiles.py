@@ -1,0 +1,152 @@
+"""Encoder profiles: which back-end embeds text, and the on-disk cache of built models.
+
+Three profiles share one `TextModel` protocol:
+
+- ``torch``: sentence-transformers on torch (the default, the reference for quality);
+- ``onnx-int8``: the same model exported to ONNX and quantised to int8 on first use, run by
+  ONNX Runtime with no torch at run time (`monitor.embed.onnx`);
+- ``static``: a model2vec static model distilled from the same model on first use
+  (`monitor.embed.static`), a table lookup per token.
+
+Derived models are built once from the local model files, in a child process (so torch
+and its threads never stay in the serving process), into a temporary folder that is then
+renamed into place: concurrent first starts waste work but never see a half-written cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor.embed import TextModel
+from monitor.embed.text import default_model_path
+from monitor.errors import ConfigError, FatalError
+
+log = logging.getLogger(__name__)
+
+PROFILES = ("torch", "onnx-int8", "static")
+INSTALL_HINT = "pip install 'monitor[fast]'"
+
+
+def default_cache_dir() -> Path:
+    """Where built models live unless `cache_dir` says otherwise."""
+    return Path.home() / ".cache" / "monitor" / "models"
+
+
+def require(profile: str, *modules: str) -> None:
+    """Fail now, with an install hint, when an optional dependency is missing.
+
+    Uses `find_spec`, so nothing heavy is imported just to check.
+
+    >>> require("torch", "json")
+    >>> require("static", "no_such_module_xyz")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: embed.profile 'static' needs ... no_such_module_xyz, ...
+    """
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"embed.profile {profile!r} needs the Python package(s) {', '.join(missing)}, "
+            f"which are not installed: {INSTALL_HINT}"
+        )
+
+
+def source_dir(model: str) -> Path:
+    """The local model folder behind `model` ("default" = the bundled all-MiniLM-L6-v2)."""
+    path = default_model_path() if model == "default" else Path(model)
+    if not path.is_dir():
+        raise ConfigError(f"embed.model: {path} is not a local model directory")
+    return path
+
+
+def fingerprint(source: Path) -> str:
+    """Short digest of the model's weights and config: a changed model gets a new cache entry."""
+    h = hashlib.sha256()
+    for name in ("config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin"):
+        f = source / name
+        if f.is_file():
+            h.update(name.encode())
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def built_model(profile: str, version: str, source: Path, cache_dir: str | None, builder: str,
+                args: Sequence[str] = (), needs: Sequence[str] = ()) -> Path:
+    """Folder of the `profile` model derived from `source`, building it on first use.
+
+    The folder is ``CACHE/<model folder name>-<fingerprint>/<profile>-<version>``; a new
+    `version` (the builder changed) or new model files mean a new build.
+
+    `builder` is a module run as ``python -m builder SOURCE OUT *args``; it must write its
+    files into OUT and finish with OUT/meta.json. `needs` are the packages the build
+    imports (checked first, so a missing one gets the install hint).
+    """
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    kind = f"{profile}-{version}"
+    name = "all-MiniLM-L6-v2" if source == default_model_path() else source.name
+    target = root / f"{name}-{fingerprint(source)}" / kind
+    if (target / "meta.json").is_file():
+        return target
+    require(profile, *needs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{kind}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    log.info("building the %s model from %s into %s (first use only)", kind, source, target)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", builder, str(source), str(tmp), *args],
+                          env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not (tmp / "meta.json").is_file():
+        shutil.rmtree(tmp, ignore_errors=True)
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise FatalError(f"building the {kind} model from {source} failed "
+                         f"(exit {done.returncode}):\n{tail}")
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished first: keep its copy
+        if not (target / "meta.json").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("built the %s model in %.1f s", kind, time.monotonic() - started)
+    return target
+
+
+def load_text_model(profile: str, model: str = "default", device: str = "auto",
+                    batch_size: int = 32, max_seq_length: int = 128,
+                    threads: int | None = None, cache_dir: str | None = None) -> TextModel:
+    """The text model of an encoder profile; every one reports its `device`.
+
+    Heavy imports happen here, per profile, so a missing optional package fails at use.
+
+    >>> load_text_model("tensorflow")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: embed.profile: unknown profile 'tensorflow' (choose from ...)
+    """
+    if profile == "torch":
+        require(profile, "torch", "sentence_transformers")
+        from monitor.embed.text import SentenceTransformerModel
+
+        return SentenceTransformerModel(model, device, batch_size, max_seq_length, threads)
+    if profile == "onnx-int8":
+        from monitor.embed.onnx import OnnxTextModel
+
+        return OnnxTextModel(model, device, batch_size, max_seq_length, threads, cache_dir)
+    if profile == "static":
+        from monitor.embed.static import StaticTextModel
+
+        return StaticTextModel(model, device, batch_size, max_seq_length, threads, cache_dir)
+    raise ConfigError(f"embed.profile: unknown profile {profile!r} "
+                      f"(choose from {', '.join(PROFILES)})")
