@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from monitor.config import parse_config
+from monitor.sinks.alerts.payloads import _ALERTNAMES
 from monitor.source import produce
 from tests.integration.daemon_helpers import free_port, wait_until
 from tests.integration.deploy_helpers import DEPLOY, ROOT, load_yaml, require_routes, tool
@@ -349,3 +350,19 @@ def test_webhook_echo_logs_posts_and_answers_health_checks(tmp_path: Path) -> No
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_every_alert_rule_routes_to_the_webhook_echo() -> None:
+    amtool = tool("amtool", "apt-get install -y prometheus-alertmanager")
+    path = host_path("alertmanager", flag("alertmanager", "config.file"))
+    rules = load_yaml(DEPLOY / "prometheus" / "rules.yml")
+    label_sets = [[f"alertname={r['alert']}", *(f"{k}={v}" for k, v in r["labels"].items())]
+                  for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    # and what the monitor's own `alertmanager` receiver posts
+    label_sets += [[f"alertname={name}", f"kind={kind}", "segment=fuel"]
+                   for kind, name in _ALERTNAMES.items()]
+    for labels in label_sets:
+        out = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}",
+                              "--verify.receivers=webhook-echo", *labels],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, (labels, out.stdout + out.stderr)
