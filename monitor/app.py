@@ -131,7 +131,9 @@ class Daemon:
         wanted = [(self.k.scored_topic, parts), (self.k.dead_letter_topic, 1),
                   (self.k.changelog, parts)]
         try:
-            create_topics(self.bootstrap, wanted, compacted=[self.k.changelog], client=client)
+            big = {self.k.changelog: {"max.message.bytes": str(self.k.max_snapshot_bytes)}}
+            create_topics(self.bootstrap, wanted, compacted=[self.k.changelog], client=client,
+                          configs=big)
         except Exception as err:
             log.warning("could not create output topics (%r); assuming they exist", err)
         return topic_partitions(self.bootstrap, self.k.changelog, client) or parts
@@ -150,7 +152,8 @@ class Daemon:
 
             retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")
             changelog_parts = retry(lambda: self._topics(client), "topic set-up")
-            producer = retry(lambda: make_producer(client), "producer")
+            producer = retry(lambda: make_producer(client, k.max_snapshot_bytes + 65_536),
+                             "producer")
             stack.callback(producer.close)
             self.consumer = consumer = retry(lambda: make_consumer(k, client), "consumer")
             stack.callback(lambda: consumer.close(autocommit=False))
@@ -160,7 +163,7 @@ class Daemon:
             store = SnapshotStore(self.cfg.checkpoint.state_dir) \
                 if self.cfg.checkpoint.state_dir else None
             self.checkpointer = Checkpointer(consumer, producer, self.sinks, self.changelog, store,
-                                             self.clock)
+                                             self.clock, k.max_snapshot_bytes)
             if self.cfg.http.enabled:
                 http = HttpServer(self.cfg.http.host, self.cfg.http.port)
                 http.route("/healthz", check(self.healthy))

@@ -106,7 +106,8 @@ def _admin_options(bootstrap: str | list[str],
 
 def create_topics(bootstrap: str | list[str], topics: Iterable[tuple[str, int]],
                   compacted: Iterable[str] = (), timeout_s: float = 20.0,
-                  client: Mapping[str, Any] | None = None) -> None:
+                  client: Mapping[str, Any] | None = None,
+                  configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Create `(name, partitions)` topics that do not exist yet; retries until the broker
     answers metadata requests (a fresh broker may not at first)."""
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -128,9 +129,11 @@ def create_topics(bootstrap: str | list[str], topics: Iterable[tuple[str, int]],
         for name, parts in wanted:
             if name in existing:
                 continue
-            configs = {"cleanup.policy": "compact"} if name in compact else {}
+            extra = dict((configs or {}).get(name, {}))
+            if name in compact:
+                extra["cleanup.policy"] = "compact"
             with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(name, parts, 1, topic_configs=configs)])
+                admin.create_topics([NewTopic(name, parts, 1, topic_configs=extra)])
     finally:
         admin.close()
 

@@ -73,8 +73,9 @@ def make_consumer(cfg: KafkaConfig, client: dict[str, Any]) -> KafkaConsumer:
         max_poll_records=cfg.max_batch_events, **client)
 
 
-def make_producer(client: dict[str, Any]) -> KafkaProducer:
-    return KafkaProducer(acks="all", linger_ms=5, retries=5, **client)
+def make_producer(client: dict[str, Any], max_request_bytes: int) -> KafkaProducer:
+    return KafkaProducer(acks="all", linger_ms=5, retries=5, max_request_size=max_request_bytes,
+                         **client)
 
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -53,6 +53,9 @@ class KafkaConfig(_Model):
     start_deadline_s: float = Field(60.0, gt=0, description="give up if no broker by then")
     start_backoff_max_s: float = Field(5.0, gt=0, description="cap of the retry backoff")
     restore_timeout_s: float = Field(120.0, gt=0)
+    max_snapshot_bytes: int = Field(
+        16 << 20, gt=0, description="largest state snapshot (producer max_request_size and "
+        "the changelog topic's max.message.bytes)")
 
     @field_validator("sasl_plain_password", "ssl_password", mode="before")
     @classmethod

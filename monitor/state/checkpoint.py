@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from monitor.errors import FatalError
 from monitor.sinks.topics import TopicSinks, check_futures
 from monitor.state.changelog import Changelog
 from monitor.state.partition import PartitionState
@@ -29,13 +30,15 @@ log = logging.getLogger(__name__)
 class Checkpointer:
     def __init__(self, consumer: KafkaConsumer, producer: KafkaProducer, sinks: TopicSinks,
                  changelog: Changelog, store: SnapshotStore | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_snapshot_bytes: int = 16 << 20) -> None:
         self.consumer = consumer
         self.producer = producer
         self.sinks = sinks
         self.changelog = changelog
         self.store = store
         self.clock = clock
+        self.max_snapshot_bytes = max_snapshot_bytes
         self.last = clock()
         self.count = 0
         self.extra: dict[TopicPartition, int] = {}  # stateless inputs (feedback) to commit
@@ -57,6 +60,11 @@ class Checkpointer:
         for st in changed:
             snap = st.snapshot()
             data = snap.encode()
+            if len(data) > self.max_snapshot_bytes:
+                raise FatalError(f"state of {snap.topic}:{snap.partition} is {len(data):,} "
+                                 f"bytes, over kafka.max_snapshot_bytes "
+                                 f"({self.max_snapshot_bytes:,}): raise it (and the broker's "
+                                 "message.max.bytes) or lower score.k_max/score.warmup")
             encoded.append((snap, data))
             futures.append(self.changelog.send(snap, data))
         self.producer.flush(timeout=timeout_s)
