@@ -37,3 +37,39 @@ def test_sasl_ssl_pass_through_with_secret_from_file(tmp_path: Path) -> None:
 def test_unknown_kafka_key_is_an_error() -> None:
     with pytest.raises(ConfigError, match=r"kafka\.bootstrap"):
         parse_config({"fields": FIELDS, "kafka": {"bootstrap": "x"}})
+
+
+def test_backoff_is_capped_jittered_and_gives_up_at_the_deadline() -> None:
+    from monitor.errors import FatalError
+    from monitor.source.kafka import with_backoff
+
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(s: float) -> None:
+        waits.append(s)
+        now[0] += s
+
+    def connect() -> None:
+        now[0] += 0.01
+        raise OSError("refused")
+
+    with pytest.raises(FatalError, match="cannot reach the Kafka broker"):
+        with_backoff(connect, "test", deadline_s=20, backoff_max_s=2, sleep=sleep,
+                     clock=lambda: now[0])
+    assert max(waits) <= 2 and waits[0] <= 0.2 and 19 <= now[0] <= 21
+    assert len(waits) > 8  # retried all along, not once
+
+
+def test_backoff_returns_once_connected() -> None:
+    from monitor.source.kafka import with_backoff
+
+    calls = iter([OSError("no"), OSError("no"), "ok"])
+
+    def connect() -> str:
+        item = next(calls)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    assert with_backoff(connect, "t", 10, 1, sleep=lambda s: None) == "ok"
