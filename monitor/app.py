@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from kafka import TopicPartition
@@ -24,8 +22,8 @@ from monitor.decode import decode_json
 from monitor.embed import TextModel
 from monitor.embed.composite import CompositeEncoder, build_encoder
 from monitor.errors import DecodeError, FatalError, MonitorError
-from monitor.events import DriftAlarm, Event
-from monitor.feedback import FlagPrecision, add_fraud_prototypes
+from monitor.events import Event
+from monitor.feedback import add_fraud_prototypes
 from monitor.http import HttpServer, check
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import TopicSinks
@@ -43,29 +41,11 @@ from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
 from monitor.state.recovery import restore_partitions
 from monitor.state.snapshot import SnapshotStore
+from monitor.stats import FRAUD_LIKE, Stats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RECENT_IDS = 100_000
-FRAUD_LIKE = 0.9  # fraud similarity at which the demo counts an event as known-fraud-like
-
-
-@dataclass
-class Stats:
-    """Running totals, read by `monitor demo` for its progress line and summary."""
-
-    events: int = 0
-    scored: int = 0
-    outliers: int = 0
-    dead_letters: int = 0
-    feedback: int = 0
-    checkpoints: int = 0
-    alarms: list[DriftAlarm] = field(default_factory=list)
-    # recent ids only (bounded): the demo's summary matches them against the injected fraud
-    outlier_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
-    fraud_like_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
-    precision: FlagPrecision = field(default_factory=FlagPrecision)
 
 
 def load_text_model(cfg: MonitorConfig) -> TextModel | None:
@@ -184,10 +164,7 @@ class Daemon:
         while not self.stop.is_set():
             self.last_tick = self.clock()
             self._restore_pending()
-            batch = self.consumer.poll(timeout_ms=self.k.max_batch_wait_ms,
-                                       max_records=self.k.max_batch_events)
-            if self.fatal is not None:
-                raise self.fatal
+            batch = self._poll_batch()
             for tp, records in batch.items():
                 since += self._process(tp, records)
             idle = not batch and cp.on_idle and since > 0
@@ -196,6 +173,25 @@ class Daemon:
                 since = 0
             if self.on_batch is not None:
                 self.on_batch(self)
+
+    def _poll_batch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Up to `max_batch_events` records, waiting at most `max_batch_wait_ms` to fill the
+        batch (the encoder is most efficient on full batches)."""
+        deadline = self.clock() + self.k.max_batch_wait_ms / 1000
+        merged: dict[TopicPartition, list[ConsumerRecord]] = {}
+        n = 0
+        while n < self.k.max_batch_events and not self.stop.is_set():
+            left_ms = int((deadline - self.clock()) * 1000)
+            got = self.consumer.poll(timeout_ms=max(left_ms, 0),
+                                     max_records=self.k.max_batch_events - n)
+            if self.fatal is not None:
+                raise self.fatal
+            for tp, records in got.items():
+                merged.setdefault(tp, []).extend(records)
+                n += len(records)
+            if left_ms <= 0 or not got:
+                break
+        return merged
 
     def _checkpoint(self) -> None:
         if self.checkpointer.checkpoint(list(self.states.values()),
@@ -265,6 +261,7 @@ class Daemon:
             log.warning("drift in %s:%d segment %r at event %d (statistic %.3g)", tp.topic,
                         tp.partition, alarm.segment, alarm.index, alarm.statistic)
             self.stats.alarms.append(alarm)
+            self.stats.alarms_total += 1
         st.offset = records[-1].offset + 1
         st.dirty = True
         st.events += len(records)

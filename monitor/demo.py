@@ -64,7 +64,7 @@ class Progress:
             of = f"/{self.total:,}" if self.total else ""
             end = "\r" if self.out.isatty() else "\n"
             print(f"events {s.events:,}{of}  {rate:,.0f}/s  outliers {s.outliers:,}  "
-                  f"dead letters {s.dead_letters:,}  drift alarms {len(s.alarms)}", end=end,
+                  f"dead letters {s.dead_letters:,}  drift alarms {s.alarms_total}", end=end,
                   file=self.out, flush=True)
         if done:
             d.stop.set()
