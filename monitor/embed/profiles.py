@@ -41,7 +41,7 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "monitor" / "models"
 
 
-def require(profile: str, *modules: str) -> None:
+def require(profile: str, *modules: str, hint: str = INSTALL_HINT) -> None:
     """Fail now, with an install hint, when an optional dependency is missing.
 
     Uses `find_spec`, so nothing heavy is imported just to check.
@@ -52,12 +52,19 @@ def require(profile: str, *modules: str) -> None:
     ...
     monitor.errors.ConfigError: embed.profile 'static' needs ... no_such_module_xyz, ...
     """
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = [m for m in modules if not _installed(m)]
     if missing:
         raise ConfigError(
             f"embed.profile {profile!r} needs the Python package(s) {', '.join(missing)}, "
-            f"which are not installed: {INSTALL_HINT}"
+            f"which are not installed: {hint}"
         )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or blocked in sys.modules
+        return False
 
 
 def source_dir(model: str) -> Path:
@@ -136,7 +143,8 @@ def load_text_model(profile: str, model: str = "default", device: str = "auto",
     monitor.errors.ConfigError: embed.profile: unknown profile 'tensorflow' (choose from ...)
     """
     if profile == "torch":
-        require(profile, "torch", "sentence_transformers")
+        require(profile, "torch", "sentence_transformers",
+                hint="pip install torch==2.13.0 sentence-transformers (core dependencies)")
         from monitor.embed.text import SentenceTransformerModel
 
         return SentenceTransformerModel(model, device, batch_size, max_seq_length, threads)

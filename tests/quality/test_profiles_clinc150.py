@@ -26,7 +26,8 @@ CONFIG = {"fields": {"id": "id", "text": ["text"], "label": "label", "positive":
           "score": {"alpha": 0.01}}
 MODELS = CACHE / "models"
 INT8_MAX_LOSS = 0.005
-STATIC_FLOOR = 0.85  # measured 0.9xx; guards against a broken distillation, not a target
+# measured 0.9012 (torch 0.9683): a floor against a broken distillation, not a target
+STATIC_FLOOR = 0.88
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +72,31 @@ def profile_model(profile: str, *modules: str) -> TextModel:
     return load_text_model(profile, cache_dir=str(MODELS))
 
 
-def test_int8_auroc_within_0005_of_torch(clinc_files: tuple[Path, Path, list[str]],
+# the model fixtures come first in each test's arguments: a missing optional package
+# skips the test before the baseline is computed
+@pytest.fixture(scope="module")
+def int8_model() -> TextModel:
+    return profile_model("onnx-int8", "onnxruntime", "onnx")
+
+
+@pytest.fixture(scope="module")
+def static_model() -> TextModel:
+    return profile_model("static", "model2vec", "skeletoken")
+
+
+def test_int8_auroc_within_0005_of_torch(int8_model: TextModel,
+                                         clinc_files: tuple[Path, Path, list[str]],
                                          torch_auroc: float) -> None:
-    model = profile_model("onnx-int8", "onnxruntime", "onnx")
-    auroc = float(run(clinc_files, model)["auroc"])
+    auroc = float(run(clinc_files, int8_model)["auroc"])
     print(f"CLINC150 AUROC onnx-int8: {auroc:.4f} (torch {torch_auroc:.4f}, "
           f"diff {auroc - torch_auroc:+.4f})")
     assert auroc >= torch_auroc - INT8_MAX_LOSS, (auroc, torch_auroc)
 
 
-def test_static_auroc_reported(clinc_files: tuple[Path, Path, list[str]],
+def test_static_auroc_reported(static_model: TextModel,
+                               clinc_files: tuple[Path, Path, list[str]],
                                torch_auroc: float) -> None:
-    model = profile_model("static", "model2vec", "skeletoken")
-    auroc = float(run(clinc_files, model)["auroc"])
+    auroc = float(run(clinc_files, static_model)["auroc"])
     print(f"CLINC150 AUROC static: {auroc:.4f} (torch {torch_auroc:.4f}, "
           f"diff {auroc - torch_auroc:+.4f})")
     assert auroc >= STATIC_FLOOR, auroc

@@ -66,6 +66,30 @@ def test_missing_optional_package_names_it_with_an_install_hint(
         load_text_model("static")
 
 
+BLOCKED_PROBE = """
+import sys
+for name in ("torch", "onnxruntime", "onnx", "model2vec", "sentence_transformers"):
+    sys.modules[name] = None  # as if not installed
+import monitor.embed.onnx, monitor.embed.static  # importing never needs them
+from monitor.embed.profiles import load_text_model
+from monitor.errors import ConfigError
+for profile in ("onnx-int8", "static", "torch"):
+    try:
+        load_text_model(profile, device="cpu")
+    except ConfigError as err:
+        print(err)
+"""
+
+
+def test_optional_packages_fail_at_use_not_at_import() -> None:
+    out = subprocess.run([sys.executable, "-c", BLOCKED_PROBE], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.splitlines()
+    assert len(out) == 3, out
+    assert "onnxruntime" in out[0] and "pip install 'monitor[fast]'" in out[0]
+    assert "model2vec" in out[1] and "pip install 'monitor[fast]'" in out[1]
+    assert "torch" in out[2] and "pip install torch==2.13.0" in out[2]
+
+
 def test_require_passes_when_present() -> None:
     require("torch", "json", "numpy")
 
@@ -168,7 +192,7 @@ def test_int8_stays_close_to_torch_and_pads_to_the_longest() -> None:
     assert OnnxTextModel(cache_dir=MODELS)._session is m._session  # one session per process
 
 
-RUNTIME_PROBE = """
+OFFLINE_PROBE = """
 import json, sys
 from monitor.embed.profiles import load_text_model
 m = load_text_model(sys.argv[1], cache_dir=sys.argv[2])
@@ -180,12 +204,16 @@ print(json.dumps({"torch": "torch" in sys.modules, "device": m.device}))
 @pytest.mark.slow
 @pytest.mark.parametrize("profile,module", [("onnx-int8", "onnxruntime"),
                                             ("static", "model2vec")])
-def test_cached_profile_runs_offline_without_torch(profile: str, module: str) -> None:
+def test_first_use_builds_offline_and_never_loads_torch(profile: str, module: str,
+                                                        tmp_path: Path) -> None:
+    """From an empty cache, with every network path dead: the build runs in a child
+    process, so the serving process never imports torch."""
     pytest.importorskip(module, reason=f"pip install 'monitor[fast]' for {profile}")
-    load_text_model(profile, cache_dir=MODELS)  # make sure the build is cached
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_HUB_OFFLINE="1", HTTPS_PROXY="http://127.0.0.1:9",
-               HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="")
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(RUNTIME_PROBE), profile, MODELS],
-                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="",
+               HF_HOME=str(tmp_path / "no-hf-home"))
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(OFFLINE_PROBE), profile,
+                          str(tmp_path / "models")],
+                         env=env, capture_output=True, text=True, timeout=600, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"torch": False, "device": "cpu"}
+    assert (tmp_path / "models").is_dir()
