@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PROFILES = ("torch", "onnx-int8", "static")
 INSTALL_HINT = "pip install 'monitor[fast]'"
+STALE_BUILD_S = 3600.0  # a build folder untouched this long belongs to a dead process
 
 
 def default_cache_dir() -> Path:
@@ -107,6 +108,9 @@ def built_model(profile: str, version: str, source: Path, cache_dir: str | None,
         return target
     require(profile, *needs)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{kind}.tmp-*"):  # left by a build that was killed
+        if time.time() - stale.stat().st_mtime > STALE_BUILD_S:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = target.parent / f".{kind}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     log.info("building the %s model from %s into %s (first use only)", kind, source, target)

@@ -129,6 +129,18 @@ def test_build_runs_once_and_is_cached(builder: tuple[str, Path], tmp_path: Path
     assert (source / "builds.log").read_text().count("built") == 2
 
 
+def test_a_killed_build_leaves_nothing_that_lasts(builder: tuple[str, Path],
+                                                  tmp_path: Path) -> None:
+    module, source = builder
+    folder = tmp_path / f"my-model-{fingerprint(source)}"
+    old, recent = folder / ".fake-v1.tmp-1", folder / ".fake-v1.tmp-2"
+    for d in (old, recent):
+        d.mkdir(parents=True)
+    os.utime(old, (0, 0))
+    built_model("fake", "v1", source, str(tmp_path), module)
+    assert sorted(p.name for p in folder.iterdir()) == [".fake-v1.tmp-2", "fake-v1"]
+
+
 def test_changed_model_files_get_a_new_cache_entry(builder: tuple[str, Path],
                                                    tmp_path: Path) -> None:
     module, source = builder
