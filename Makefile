@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: this version is a CPU build on local disk here; any other
 	# spec would pull a multi-GB CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[fast,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

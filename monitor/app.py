@@ -52,10 +52,11 @@ def load_text_model(cfg: MonitorConfig) -> TextModel | None:
     """The one text model of the process, or None when no field is text."""
     if not (cfg.fields.text or cfg.fields.template):
         return None
-    from monitor.embed.text import SentenceTransformerModel
+    from monitor.embed.profiles import load_text_model as load_profile
 
     e = cfg.embed
-    return SentenceTransformerModel(e.model, e.device, e.batch_size, e.max_seq_length, e.threads)
+    return load_profile(e.profile, e.model, e.device, e.batch_size, e.max_seq_length, e.threads,
+                        e.cache_dir)
 
 
 class Daemon:

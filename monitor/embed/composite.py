@@ -61,12 +61,11 @@ def build_encoder(cfg: MonitorConfig, text_model: TextModel | None = None) -> Co
     text = None
     if f.text or f.template:
         if text_model is None:
-            from monitor.embed.text import SentenceTransformerModel
+            from monitor.embed.profiles import load_text_model
 
             e = cfg.embed
-            text_model = SentenceTransformerModel(
-                e.model, e.device, e.batch_size, e.max_seq_length, e.threads
-            )
+            text_model = load_text_model(e.profile, e.model, e.device, e.batch_size,
+                                         e.max_seq_length, e.threads, e.cache_dir)
         text = TextEncoder(text_model, [] if f.template else f.text, cfg.embed.cache_size)
     tabular = None
     if f.numeric or f.categorical or f.timestamp:

@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.score.engine import Engine
 
-disable_created_metrics()  # *_created series double the exposition for no dashboard use
+disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the exposition for no dashboard use
 
 OTHER = "other"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
