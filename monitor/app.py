@@ -8,6 +8,7 @@ committed), outputs `monitor.sinks.topics`. One text model serves every partitio
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from monitor.errors import DecodeError, FatalError, MonitorError
 from monitor.events import Event
 from monitor.feedback import add_fraud_prototypes
 from monitor.http import HttpServer, check
+from monitor.observer import Observer, open_alert_sink, serve
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import TopicSinks
 from monitor.source.embedded import create_topics, topic_partitions
@@ -83,6 +85,7 @@ class Daemon:
         self.generation = 0  # assignments received
         self.last_tick = clock()
         self.http_port: int | None = None
+        self.observer = Observer(cfg)
 
     def new_pipeline(self) -> Pipeline:
         own = build_encoder(self.cfg, self.text_model)
@@ -149,8 +152,14 @@ class Daemon:
                 http = HttpServer(self.cfg.http.host, self.cfg.http.port)
                 http.route("/healthz", check(self.healthy))
                 http.route("/readyz", check(self.ready))
+                serve(self.observer, http, self._status)
                 stack.enter_context(http)
                 self.http_port = http.port
+            open_alert_sink(self.cfg, self.observer, os.environ, stack)
+            self.observer.lag = self._lag
+            if self._text is not None:
+                cache = self._text.cache
+                self.observer.cache_ratio = lambda: cache.hit_ratio
             subscribe(consumer, k, Rebalance(consumer, self._on_revoked, self._on_assigned))
             try:
                 self._loop()
@@ -195,9 +204,28 @@ class Daemon:
         return merged
 
     def _checkpoint(self) -> None:
-        if self.checkpointer.checkpoint(list(self.states.values()),
-                                        self.cfg.checkpoint.shutdown_timeout_s):
+        start = time.perf_counter()
+        try:
+            self.observer.sink_checkpoint()  # pending alerts durable before the commit
+            done = self.checkpointer.checkpoint(list(self.states.values()),
+                                                self.cfg.checkpoint.shutdown_timeout_s)
+        except MonitorError:
+            self.observer.checkpointed(time.perf_counter() - start, ok=False)
+            raise
+        if done:
             self.stats.checkpoints += 1
+            self.observer.checkpointed(time.perf_counter() - start, ok=True)
+
+    def _lag(self, topic: str, partition: int) -> int | None:
+        tp, st = TopicPartition(topic, partition), self.states.get(TopicPartition(topic, partition))
+        high = self.consumer.highwater(tp) if st is not None else None
+        return None if high is None or st is None else max(0, high - st.offset)
+
+    def _status(self) -> dict[str, object]:
+        s = self.stats
+        return {"ready": self.ready()[1], "healthy": self.healthy()[1], "events": s.events,
+                "scored": s.scored, "outliers": s.outliers, "dead_letters": s.dead_letters,
+                "alarms": s.alarms_total, "checkpoints": s.checkpoints}
 
     # -- rebalance ----------------------------------------------------------------------
     def _on_revoked(self, tps: list[TopicPartition]) -> None:
@@ -207,7 +235,9 @@ class Daemon:
         except MonitorError as err:  # kafka-python swallows listener errors: re-raise in loop
             self.fatal = err
         for tp in tps:
-            self.states.pop(tp, None)
+            with self.observer.lock:
+                self.states.pop(tp, None)
+                self.observer.forget(tp.topic, tp.partition)
             self.pending.discard(tp)
         self.joined = False  # until the next assignment
 
@@ -221,14 +251,23 @@ class Daemon:
             return
         tps = sorted(self.pending)
         stateful = [tp for tp in tps if tp.topic != self.k.feedback_topic]
-        self.states.update(restore_partitions(self.consumer, stateful, self.changelog,
-                                              self.checkpointer.store, self.new_pipeline,
-                                              self.k.restore_timeout_s))
+        restored = restore_partitions(self.consumer, stateful, self.changelog,
+                                      self.checkpointer.store, self.new_pipeline,
+                                      self.k.restore_timeout_s)
+        with self.observer.lock:
+            self.states.update(restored)
+            for tp, st in restored.items():
+                self.observer.assigned(tp.topic, tp.partition, st.pipeline)
         self.consumer.resume(*tps)
         self.pending.clear()
 
     # -- processing ---------------------------------------------------------------------
     def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
+        with self.observer.lock:
+            return self._process_locked(tp, records)
+
+    def _process_locked(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
+        self.observer.records(tp.topic, tp.partition, len(records))
         if tp.topic == self.k.feedback_topic:
             return self._feedback(tp, records)
         st = self.states.get(tp)
@@ -248,7 +287,9 @@ class Daemon:
                 self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
                                        r.offset, r.timestamp)
                 self.stats.dead_letters += 1
+                self.observer.dead_letter(tp.topic, tp.partition)
         scores, alarms = st.pipeline.process(events)
+        self.observer.scored(tp.topic, tp.partition, st.pipeline, events, scores, alarms)
         for score, ev, r in zip(scores, events, kept, strict=True):
             self.sinks.scored(score, tp.topic, tp.partition, r.offset, r.key, ev.timestamp)
             self.stats.scored += score.p_value is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ class Pipeline:
         self.cfg = cfg
         self.encoder = encoder
         self.engine = Engine(cfg.score, cfg.drift, segmented=cfg.fields.segment is not None)
+        self.last_embed_seconds: float | None = None
 
     @classmethod
     def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None) -> Pipeline:
@@ -32,7 +34,10 @@ class Pipeline:
     def process(self, events: Sequence[Event]) -> tuple[list[Score], list[DriftAlarm]]:
         if not events:
             return [], []
-        return self.engine.process(events, self.encoder.encode(events))
+        start = time.perf_counter()
+        x = self.encoder.encode(events)
+        self.last_embed_seconds = time.perf_counter() - start
+        return self.engine.process(events, x)
 
     def state_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder.state_dict(), "engine": self.engine.state_dict()}
