@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
-
 from alerts_helpers import Receiver
 from daemon_helpers import DaemonProcess, free_port, new_topic, produce, unique, wait_until
+
 from monitor.synthetic import DEMO_CONFIG, generate
 
 pytestmark = pytest.mark.slow
