@@ -24,7 +24,7 @@ ENV_PREFIX = "MONITOR__"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
 
 class NumericField(_Model):
@@ -178,7 +178,11 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
 def _secret_from_file(key: str, value: Any) -> Any:
     secretish = key.endswith(("password", "secret", "token"))
     if secretish and isinstance(value, str) and value.startswith("file:"):
-        return Path(value[5:]).read_text().strip()
+        try:
+            return Path(value[5:]).read_text().strip()
+        except OSError as err:
+            raise ConfigError(f"{key}: cannot read secret file {value[5:]}: {err.strerror}"
+                              ) from None
     return value
 
 

@@ -15,7 +15,7 @@ EMBEDDED = "embedded"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
 
 class KafkaConfig(_Model):
@@ -61,7 +61,11 @@ class KafkaConfig(_Model):
     @classmethod
     def _from_file(cls, value: Any) -> Any:
         if isinstance(value, str) and value.startswith("file:"):
-            return Path(value[5:]).read_text().strip()
+            try:
+                return Path(value[5:]).read_text().strip()
+            except OSError as err:  # a ValueError becomes a validation error with its path
+                raise ValueError(f"cannot read secret file {value[5:]}: {err.strerror}"
+                                 ) from None
         return value
 
     @model_validator(mode="after")

@@ -59,3 +59,13 @@ def test_bad_yaml_and_missing_file(tmp_path) -> None:
         load_config(bad, env={})
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.yaml", env={})
+
+
+def test_missing_secret_file_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="cannot read secret file"):
+        parse_config(BASE, env={"MONITOR__KAFKA__SASL_PLAIN_PASSWORD": "file:/nonexistent/x"})
+
+
+def test_numeric_environment_value_for_a_text_key_stays_text() -> None:
+    cfg = parse_config(BASE, env={"MONITOR__KAFKA__SASL_PLAIN_USERNAME": "123"})
+    assert cfg.kafka.sasl_plain_username == "123"

@@ -15,7 +15,7 @@ ALL_KINDS: tuple[Kind, ...] = ("drift", "outlier", "operational")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
 
 class ReceiverConfig(_Model):
