@@ -43,8 +43,10 @@ def _model_digest() -> str:
     from monitor.embed.text import default_model_path
 
     weights = default_model_path() / "model.safetensors"
-    st = weights.stat()
-    return f"{st.st_size}-{int(st.st_mtime)}"
+    # size and the first MiB identify the weights in any venv (mtimes differ per install)
+    with open(weights, "rb") as fh:
+        head = hashlib.sha256(fh.read(1 << 20)).hexdigest()[:16]
+    return f"{weights.stat().st_size}-{head}"
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:
