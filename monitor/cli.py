@@ -101,6 +101,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """End-to-end throughput against the raw model and a naive loop; JSON report."""
+    from monitor import bench, bench_data, bench_report
+    from monitor.lifecycle import install_signals
+
+    stop = threading.Event()
+    install_signals(stop, 30.0)
+    profile = args.profile or ("static" if args.memory else "torch")
+    report: dict[str, Any] = {}
+    if args.engine_only:
+        report.update(bench_data.engine_only())
+    elif args.memory:
+        report.update(bench_data.memory_run(profile, args.memory_events, args.segments or 10_000))
+    else:
+        report.update(bench.run_bench(args.events, profile, args.shape, args.segments or 1,
+                                      args.raw_sample, args.naive_sample, stop,
+                                      quiet=args.quiet))
+    Path(args.out).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    bench_report.print_table(report)
+    print(f"report written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monitor", description=__doc__)
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
@@ -131,6 +154,29 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--seed", type=int, default=7)
     dp.add_argument("--quiet", action="store_true")
     dp.set_defaults(func=cmd_demo)
+
+    bp = sub.add_parser("bench", help="end-to-end throughput through an embedded broker, "
+                        "against the raw model and a naive per-event loop")
+    bp.add_argument("--events", type=int, default=2000, help="events to stream (default 2000)")
+    bp.add_argument("--profile", choices=["torch", "onnx-int8", "static"], default=None,
+                    help="encoder profile (default torch; static with --memory)")
+    bp.add_argument("--shape", choices=["unique", "repeating"], default="unique",
+                    help="unique texts, or transactions whose text fields repeat")
+    bp.add_argument("--segments", type=int, default=None,
+                    help="distinct segment values (default 1; 10,000 with --memory)")
+    bp.add_argument("--raw-sample", type=int, default=2000,
+                    help="texts the raw-encode rate is measured on (the first ones)")
+    bp.add_argument("--naive-sample", type=int, default=400,
+                    help="events the naive per-event loop is measured on (the first ones)")
+    bp.add_argument("--engine-only", action="store_true",
+                    help="only the scoring+drift+metrics micro-benchmark (64 segments x 32 "
+                    "centroids, random unit vectors)")
+    bp.add_argument("--memory", action="store_true", help="only the bounded-memory check: RSS "
+                    "at event 100,000 vs the last event, encoder and engine without Kafka")
+    bp.add_argument("--memory-events", type=int, default=1_000_000)
+    bp.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
+    bp.add_argument("--quiet", action="store_true", help="no progress lines")
+    bp.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,241 @@
+"""Inputs and offline parts of `monitor bench`: seeded event shapes, RSS, the engine
+micro-benchmark and the bounded-memory check (no Kafka, no model for the engine part).
+
+Shapes (every event a JSON line, like the daemon consumes):
+
+- ``unique``: text-heavy, each event a different two-sentence support-ticket/news-like
+  text of about 30 words (random tokens make every text unique: no cache can help);
+- ``repeating``: card transactions whose text fields (merchant, category, description)
+  take at most 1,000 distinct values each, drawn Zipf-like as real merchant names are.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+SHAPES = ("unique", "repeating")
+_SUBJ = ["my card", "the transfer", "our account", "the new phone", "this invoice", "the app",
+         "my booking", "the delivery", "the refund", "the router", "my pension", "the team"]
+_VERB = ["was declined", "never arrived", "keeps crashing", "was charged twice", "got delayed",
+         "shows the wrong balance", "needs to be cancelled", "was approved", "stopped working",
+         "was moved to tomorrow", "beat expectations", "lost value overnight"]
+_ASK = ["can you check what happened", "please tell me how to fix it", "what should I do next",
+        "analysts expect more news soon", "how long will this take", "is there a fee for this",
+        "I would like to speak to someone", "officials declined to comment further"]
+_WORDS = ["alpha", "bravo", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo",
+          "juniper", "kestrel", "lumen", "meadow", "nickel", "onyx", "pepper", "quartz", "raven",
+          "sierra", "tundra", "umber", "violet", "willow", "xenon", "yarrow", "zephyr"]
+_CATEGORIES = ["groceries", "fuel", "restaurants", "transport", "utilities", "travel", "gaming",
+               "electronics", "pharmacy", "clothing", "insurance", "education", "charity",
+               "entertainment", "home improvement", "subscriptions", "gifts", "pets",
+               "healthcare", "parking"]
+_COUNTRIES = ["GB"] * 16 + ["FR", "DE", "ES", "NL"]
+MAX_DISTINCT = 1000
+
+
+def _unique_text(rng: np.random.Generator, i: int) -> str:
+    def pick(xs: list[str]) -> str:
+        return xs[int(rng.integers(len(xs)))]
+
+    tokens = " ".join(pick(_WORDS) for _ in range(4))
+    return (f"{pick(_SUBJ).capitalize()} {pick(_VERB)} after the {tokens} update on "
+            f"ticket {i}-{int(rng.integers(1_000_000))}; {pick(_ASK)} about {pick(_SUBJ)} "
+            f"which {pick(_VERB)}.")
+
+
+def _vocab(rng: np.random.Generator, n: int, kind: str) -> list[str]:
+    """`n` distinct names such as "Cedar Onyx Store 12" or "raven quartz purchase ref 3"."""
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        a, b = _WORDS[int(rng.integers(len(_WORDS)))], _WORDS[int(rng.integers(len(_WORDS)))]
+        num = int(rng.integers(100))
+        name = (f"{a.capitalize()} {b.capitalize()} {kind} {num}" if kind != "purchase"
+                else f"{a} {b} purchase ref {num}")
+        if name not in seen:
+            seen.add(name)
+            out.append(name)
+    return out
+
+
+def _zipf(rng: np.random.Generator, n: int, size: int, a: float = 1.1) -> npt.NDArray[np.int64]:
+    weights = 1.0 / np.arange(1, n + 1) ** a
+    return rng.choice(n, size=size, p=weights / weights.sum())
+
+
+def generate_lines(shape: str, events: int, segments: int = 1, seed: int = 11,
+                   start: int = 0) -> list[bytes]:
+    """`events` JSON lines of `shape`; segment field ``segment`` takes `segments` values."""
+    rng = np.random.default_rng(seed + start)
+    seg = (_zipf(rng, segments, events, 0.8) if segments > 1
+           else np.zeros(events, dtype=np.int64))
+    ts = 1_767_225_600.0 + start
+    if shape == "unique":
+        return [orjson.dumps({"id": f"ev-{start + i}", "ts": ts + i, "segment": f"s{seg[i]}",
+                              "text": _unique_text(rng, start + i)}) for i in range(events)]
+    if shape != "repeating":
+        raise ValueError(f"unknown shape {shape!r} (choose from {', '.join(SHAPES)})")
+    vocab = np.random.default_rng(seed)  # same distinct values in every chunk of a stream
+    merchants = _vocab(vocab, MAX_DISTINCT, "Store")
+    descriptions = _vocab(vocab, MAX_DISTINCT, "purchase")
+    m, d = _zipf(rng, len(merchants), events), _zipf(rng, len(descriptions), events)
+    c = _zipf(rng, len(_CATEGORIES), events, 0.7)
+    amount = np.round(np.exp(rng.normal(3.5, 1.0, events)), 2)
+    return [orjson.dumps({"id": f"tx-{start + i}", "ts": ts + i, "segment": f"s{seg[i]}",
+                          "merchant": merchants[m[i]], "category": _CATEGORIES[c[i]],
+                          "description": descriptions[d[i]], "amount": float(amount[i]),
+                          "country": _COUNTRIES[int(rng.integers(len(_COUNTRIES)))]})
+            for i in range(events)]
+
+
+def fields_config(shape: str, segmented: bool) -> dict[str, Any]:
+    """The `fields` section that reads a shape's events."""
+    seg = {"segment": "segment"} if segmented else {}
+    if shape == "unique":
+        return {"id": "id", "timestamp": "ts", "text": ["text"], **seg}
+    return {"id": "id", "timestamp": "ts", "text": ["merchant", "category", "description"],
+            "numeric": [{"name": "amount", "log": True}], "categorical": ["country"], **seg}
+
+
+def full_text(record: dict[str, Any]) -> str:
+    """The whole text of an event, as a cache-less consumer would embed it."""
+    if "text" in record:
+        return str(record["text"])
+    return f"{record['merchant']} {record['category']} {record['description']}"
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except OSError:  # pragma: no cover - not Linux
+        return 0.0
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def unit_rows(rng: np.random.Generator, centres: npt.NDArray[np.float64],
+              which: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    x = (centres[which] + rng.normal(size=(len(which), centres.shape[1])) * 0.5)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)
+
+
+def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 384,
+                batches: int = 40, seed: int = 0,
+                big_batch: int = 2048) -> dict[str, float]:
+    """Microseconds per event of scoring + drift (`Engine.process`) and of the per-event
+    metric updates, at `segments` warm segments of `k` centroids, random unit vectors."""
+    from prometheus_client import CollectorRegistry
+
+    from monitor.config import DriftConfig, ScoreConfig
+    from monitor.events import Event
+    from monitor.score.engine import Engine
+    from monitor.sinks.metrics import Metrics
+
+    rng = np.random.default_rng(seed)
+    eng = Engine(ScoreConfig(k=k, warmup=200, max_segments=max(segments, 1000)), DriftConfig(),
+                 segmented=True)
+    centres = rng.normal(size=(segments * 4, dim))
+
+    def make(n: int, base: int) -> tuple[list[Event], npt.NDArray[np.float32]]:
+        seg = rng.integers(segments, size=n)
+        evs = [Event(id=str(base + i), segment=f"s{s}") for i, s in enumerate(seg)]
+        return evs, unit_rows(rng, centres, seg * 4 + rng.integers(4, size=n))
+
+    warm = (segments * 260) // batch + 1  # every segment past its warm-up
+    # k-means' OpenMP threads crawl when the machine is busy: fit the warm-ups on one
+    with importlib.import_module("threadpoolctl").threadpool_limits(limits=1):
+        for j in range(warm):
+            eng.process(*make(batch, j * batch))
+    data = [make(batch, (warm + j) * batch) for j in range(batches)]
+    t = time.perf_counter()
+    outs = [eng.process(ev, x)[0] for ev, x in data]
+    score_s = time.perf_counter() - t
+    m = Metrics(CollectorRegistry())
+    t = time.perf_counter()
+    for scores in outs:
+        observe_scores(m, scores, "bench", 0)
+    metrics_s = time.perf_counter() - t
+    n = batch * batches
+    out = {"score_us_per_event": score_s / n * 1e6, "metrics_us_per_event": metrics_s / n * 1e6}
+    big = [make(big_batch, -1) for _ in range(max(1, n // big_batch))]
+    t = time.perf_counter()
+    for ev, x in big:
+        eng.process(ev, x)
+    out[f"score_us_per_event_batch{big_batch}"] = (time.perf_counter() - t) / (
+        len(big) * big_batch) * 1e6
+    return out
+
+
+def observe_scores(m: Any, scores: list[Any], topic: str, partition: int) -> None:
+    """The per-event metric updates the daemon makes for a scored batch."""
+    m.consumed.labels(topic, str(partition)).inc(len(scores))
+    scored = [s for s in scores if s.p_value is not None]
+    m.scored.labels(topic, str(partition)).inc(len(scored))
+    hist_s, hist_p = m.score.labels(topic), m.p_value.labels(topic)
+    for s in scored:
+        hist_s.observe(s.score)
+        hist_p.observe(s.p_value)
+
+
+def memory_check(model: Any, events: int = 1_000_000, at: int = 100_000,
+                 segments: int = 10_000, batch: int = 1024,
+                 progress: Any = None) -> dict[str, float]:
+    """RSS at event `at` and at `events` of a unique-text stream over `segments` segments,
+    run through the text encoder and engine directly (default caps)."""
+    from monitor.config import parse_config
+    from monitor.decode import decode_json
+    from monitor.pipeline import Pipeline
+
+    cfg = parse_config({"fields": fields_config("unique", True)})
+    pipe = Pipeline.build(cfg, model)
+    out: dict[str, float] = {"memory_events": float(events), "memory_segments": float(segments)}
+    start = time.perf_counter()
+    limits = importlib.import_module("threadpoolctl").threadpool_limits(limits=1)  # see above
+    for base in range(0, events, batch):
+        n = min(batch, events - base)
+        lines = generate_lines("unique", n, segments, seed=23, start=base)
+        pipe.process([decode_json(b, cfg.fields, str(base + i)) for i, b in enumerate(lines)])
+        done = base + n
+        if done == at or (base < at < done):
+            out["rss_mb_at_100k"] = rss_mb()
+        if progress is not None and done % (batch * 100) == 0:
+            progress(done, rss_mb())
+    limits.restore_original_limits()
+    out["rss_mb_at_1m"] = rss_mb()
+    out["rss_growth_mb_100k_to_1m"] = out["rss_mb_at_1m"] - out.get("rss_mb_at_100k", 0.0)
+    out["memory_run_s"] = time.perf_counter() - start
+    out["memory_segments_live"] = float(len(pipe.engine.segments))
+    out["memory_segments_evicted"] = float(pipe.engine.evicted)
+    out["memory_cache_entries"] = float(len(pipe.encoder.text.cache) if pipe.encoder.text else 0)
+    return out
+
+
+def engine_only(segments: int = 64, k: int = 32) -> dict[str, Any]:
+    """Scoring + drift + metrics cost per event, at poll batches of 256 and 2048."""
+    return {"engine_segments": segments, "engine_centroids": k, **engine_cost(segments, k)}
+
+
+def memory_run(profile: str, events: int, segments: int) -> dict[str, Any]:
+    """RSS growth between event 100,000 and the last, with the `profile` text model."""
+    from monitor.embed.profiles import load_text_model as load_profile
+
+    model = load_profile(profile)
+
+    def progress(done: int, rss: float) -> None:
+        print(f"memory check: {done:,} events, RSS {rss:,.1f} MB", file=sys.stderr, flush=True)
+
+    out: dict[str, Any] = {"profile": profile, "device": str(getattr(model, "device", "cpu")),
+                           "shape": "unique", "rss_mb_process_start": rss_mb()}
+    out.update(memory_check(model, events, segments=segments, progress=progress))
+    return out
