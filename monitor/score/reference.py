@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.cluster import MiniBatchKMeans  # at start-up: importing it costs ~2 s
 
 Matrix = npt.NDArray[np.float32]
 
@@ -48,8 +49,6 @@ def decay_factor(events: int, half_life_events: float | None,
 
 def fit_centroids(x: Matrix, k: int, seed: int) -> tuple[Matrix, npt.NDArray[np.int64]]:
     """k-means++ seeded mini-batch k-means (scikit-learn); returns means and labels."""
-    from sklearn.cluster import MiniBatchKMeans
-
     k = max(1, min(k, len(x)))
     km = MiniBatchKMeans(
         n_clusters=k, init="k-means++", random_state=seed, n_init=1,
