@@ -19,7 +19,7 @@ import importlib
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import numpy as np
@@ -34,7 +34,6 @@ from monitor.bench_data import (
     fields_config,
     full_text,
     generate_lines,
-    observe_scores,
     rss_mb,
 )
 from monitor.config import MonitorConfig, parse_config
@@ -42,10 +41,8 @@ from monitor.decode import decode_json
 from monitor.demo import Progress
 from monitor.embed import TextModel
 from monitor.errors import FatalError
-from monitor.events import DriftAlarm, Event, Score
 from monitor.pipeline import Pipeline
 from monitor.score.engine import Engine
-from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
 from monitor.source.embedded import EmbeddedBroker, create_topics
 
 TOPIC = "bench.events"
@@ -79,42 +76,29 @@ class _Timed:
 
 
 class BenchDaemon(Daemon):
-    """The daemon with per-stage timers around its parts, and metrics updated per batch.
+    """The daemon with per-stage timers around its parts.
 
-    Metrics are exported the way the daemon exports them (counters and histograms per
-    scored event, state series at scrape time); a scrape is timed every second.
+    The daemon's own metrics hooks are timed as the "metrics" stage, and a scrape of its
+    registry is timed every second, as Prometheus would scrape it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.times = dict.fromkeys(STAGES, 0.0)
         self.latencies: list[tuple[float, int]] = []  # (seconds, events)
-        self.metrics = Metrics(view=self._view, segment_cap=self.cfg.metrics.segment_cap)
+        setattr(self.observer, "scored",  # noqa: B010  # mypy: cannot assign to a method
+                _Timed(self.observer.scored, self.times, "metrics"))
         self._got_at: float | None = None
         self._scraped = 0.0
         self.first_record: float | None = None  # the clock starts here, not at the join
         self.done_at: float | None = None
 
-    def _view(self) -> ProcessView:
-        text = self._text
-        return ProcessView([PartitionView(tp.topic, tp.partition, st.pipeline.engine)
-                            for tp, st in self.states.items()],
-                           cache_hit_ratio=text.cache.hit_ratio if text else None)
-
     def new_pipeline(self) -> Pipeline:
         pipe = super().new_pipeline()
         setattr(pipe.encoder, "encode",  # noqa: B010  # mypy: cannot assign to a method
                 _Timed(pipe.encoder.encode, self.times, "embed"))
-        score = _Timed(pipe.engine.process, self.times, "score")
-
-        def process(events: Sequence[Event], x: Any) -> tuple[list[Score], list[DriftAlarm]]:
-            scores, alarms = score(events, x)
-            t = time.perf_counter()
-            observe_scores(self.metrics, scores, TOPIC, 0)
-            self.times["metrics"] += time.perf_counter() - t
-            return scores, alarms
-
-        setattr(pipe.engine, "process", process)  # noqa: B010
+        setattr(pipe.engine, "process",  # noqa: B010
+                _Timed(pipe.engine.process, self.times, "score"))
         return pipe
 
     def _poll_batch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
@@ -153,7 +137,7 @@ class BenchDaemon(Daemon):
             self.latencies.append((now - self._got_at, n))
         if now - self._scraped >= 1.0:  # Prometheus scrapes every few seconds
             self._scraped = now
-            generate_latest(self.metrics.registry)
+            generate_latest(self.observer.metrics.registry)
             self.times["metrics"] += time.perf_counter() - now
         return n
 

@@ -77,7 +77,7 @@ def test_ten_thousand_outliers_in_ten_seconds_are_a_bounded_few_notifications(
         receiver.stop()
 
     docs = receiver.accepted
-    assert 1 <= len(docs) <= RATE_LIMIT
+    assert 0 < len(docs) <= RATE_LIMIT
     assert sum(doc["count"] for doc in docs) == 10_000
     assert sum(a["count"] for doc in docs for a in doc["alerts"]) == 10_000
     assert receiver.rejected_signatures == 0
