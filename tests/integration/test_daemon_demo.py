@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,10 +47,22 @@ def test_sigterm_while_waiting_for_the_broker_exits_promptly(tmp_path: Path) -> 
                        kafka={"start_deadline_s": 60, "start_backoff_max_s": 2})
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)],
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    # Signal only once the daemon is in its retry loop (start-up imports take seconds on a
+    # loaded CI machine; a signal before the handler is installed would just kill it).
+    assert proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 40
+    while not any("broker unreachable" in line for line in list(lines)):
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.1)
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=20)
+    proc.wait(timeout=20)
+    reader.join(timeout=5)
+    err = "".join(lines)
     assert proc.returncode == 1, err
     assert "stopped while waiting for the Kafka broker" in err
     assert time.monotonic() - start < 5
