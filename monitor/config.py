@@ -113,7 +113,8 @@ class ScoreConfig(_Model):
         False, description="divide distance by the centroid's scale (cost 0.04 AUROC on CLINC150)"
     )
     learn_block: int = Field(
-        16, gt=0, description="updates applied every N events of a segment (batch-invariant)"
+        64, gt=0, description="updates applied every N events of a segment (batch-invariant; "
+        "larger amortises the update, smaller adapts sooner)"
     )
     fraud_prototypes: int = Field(512, ge=0, description="confirmed-fraud prototypes kept "
                                   "per segment")

@@ -48,6 +48,11 @@ class WindowGauges:
         self.flags.append(outlier)
         self.recent_ids.append(event_id)
 
+    def update_many(self, centroids: list[int], outliers: list[bool], ids: list[str]) -> None:
+        self.centroids.extend(centroids)
+        self.flags.extend(outliers)
+        self.recent_ids.extend(ids)
+
     def occupancy(self, k: int) -> Floats:
         counts = np.bincount(np.fromiter(self.centroids, np.int64), minlength=k)[:k]
         total = counts.sum()

@@ -13,6 +13,27 @@ import numpy as np
 import numpy.typing as npt
 
 Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+
+def p_values_from_ranks(lo: Ints, hi: Ints, n: Ints | int,
+                        uniforms: Floats) -> tuple[Floats, Floats]:
+    """Conformal and smoothed p-values from the ranks of each score in its calibration.
+
+    `lo`/`hi` are the left/right insertion points of a score among `n` sorted calibration
+    scores, so n - lo of them are >= the score and hi - lo are equal to it:
+    conformal p = (1 + #{s_i >= s}) / (n + 1), and smoothed
+    p = (#{s_i > s} + U·(1 + #{s_i = s})) / (n + 1), exactly uniform under
+    exchangeability. The randomisation breaks ties, which the drift martingale needs (a
+    conservative p-value would make it drift downward and lose power).
+
+    >>> p, sm = p_values_from_ranks(np.array([1]), np.array([2]), 3, np.array([0.5]))
+    >>> p.tolist(), sm.tolist()
+    ([0.75], [0.5])
+    """
+    p: Floats = (1.0 + (n - lo)) / (n + 1.0)
+    smooth: Floats = ((n - hi) + uniforms * (1.0 + (hi - lo))) / (n + 1.0)
+    return p, smooth
 
 
 def conformal_p_values(scores: Floats, calibration_sorted: Floats) -> Floats:
@@ -21,29 +42,21 @@ def conformal_p_values(scores: Floats, calibration_sorted: Floats) -> Floats:
     >>> conformal_p_values(np.array([2.0, 0.1, 9.0]), np.array([0.5, 1.0, 3.0])).tolist()
     [0.5, 1.0, 0.25]
     """
-    n = len(calibration_sorted)
-    at_least = n - np.searchsorted(calibration_sorted, scores, side="left")
-    out: Floats = ((1.0 + at_least) / (n + 1.0)).astype(np.float64)
-    return out
+    lo = np.searchsorted(calibration_sorted, scores, side="left")
+    return p_values_from_ranks(lo, lo, len(calibration_sorted), np.zeros(len(lo)))[0]
 
 
 def smoothed_p_values(
     scores: Floats, calibration_sorted: Floats, uniforms: Floats
 ) -> Floats:
-    """(#{s_i > s} + U·(1 + #{s_i = s})) / (n + 1): exactly uniform under exchangeability.
-
-    The randomisation breaks ties, which the drift martingale needs (a conservative
-    p-value would make it drift downward and lose power).
+    """The smoothed p-value of `p_values_from_ranks` for each score.
 
     >>> smoothed_p_values(np.array([1.0]), np.array([0.5, 1.0, 3.0]), np.array([0.5])).tolist()
     [0.5]
     """
-    n = len(calibration_sorted)
     lo = np.searchsorted(calibration_sorted, scores, side="left")
     hi = np.searchsorted(calibration_sorted, scores, side="right")
-    greater = n - hi
-    equal = hi - lo
-    return (greater + uniforms * (1.0 + equal)) / (n + 1.0)
+    return p_values_from_ranks(lo, hi, len(calibration_sorted), uniforms)[1]
 
 
 class SortedWindow:
@@ -67,15 +80,19 @@ class SortedWindow:
         slots = (self.count + np.arange(m)) % self.size
         n_old = min(self.count, self.size)
         leaving = max(0, n_old + m - self.size)
+        kept = self.sorted
         if leaving:
             old = np.sort(self.ring[slots[:leaving]])
             # remove one occurrence of each leaving value (they are present in `sorted`)
             pos = np.searchsorted(self.sorted, old, side="left")
             pos += np.arange(leaving) - np.searchsorted(old, old, side="left")
-            self.sorted = np.delete(self.sorted, pos)
+            keep = np.ones(len(kept), bool)
+            keep[pos] = False
+            kept = kept[keep]
         self.ring[slots] = values
-        fresh = np.sort(values)
-        self.sorted = np.insert(self.sorted, np.searchsorted(self.sorted, fresh), fresh)
+        merged = np.concatenate([kept, np.sort(values)])
+        merged.sort(kind="stable")  # two sorted runs: timsort merges them in linear time
+        self.sorted = merged
         self.count += m
 
     def state_dict(self) -> dict[str, Any]:

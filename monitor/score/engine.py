@@ -17,6 +17,7 @@ from monitor.config import DriftConfig, ScoreConfig
 from monitor.drift.martingale import threshold_for
 from monitor.embed.tabular import stable_hash
 from monitor.events import DriftAlarm, Event, Score
+from monitor.score.batch import Scored, score_chunks, warming
 from monitor.score.segment import SegmentModel
 
 Matrix = npt.NDArray[np.float32]
@@ -71,44 +72,78 @@ class Engine:
         return used
 
     def process(self, events: Sequence[Event], x: Matrix) -> tuple[list[Score], list[DriftAlarm]]:
-        """Score every event (in stream order within its segment), learn, detect drift."""
+        """Score every event (in stream order within its segment), learn, detect drift.
+
+        A segment's rows are cut where its learning blocks end; the k-th piece of every
+        segment is scored in one pass (`score_chunks`), so a batch costs a few passes,
+        not one per segment.
+        """
         scores: list[Score | None] = [None] * len(events)
         alarms: list[DriftAlarm] = []
+        is_fraud = np.fromiter((e.label is True for e in events), bool, len(events))
+        todo = [(name, self._segment(name), rows) for name, rows in _group(events).items()]
         block = self.score_cfg.learn_block
-        for name, rows in _group(events).items():
-            model = self._segment(name)
-            start = 0
-            while start < len(rows):
-                size = min(len(rows) - start, block - model.seen % block)
-                chunk = rows[start : start + size]
-                ids = [events[i].id for i in chunk]
-                res = model.process(
-                    x[chunk], ids, [events[i].label for i in chunk],
-                    [events[i].timestamp for i in chunk])
-                for j, i in enumerate(chunk):
-                    p = None if res.warming_up else float(res.p_value[j])
-                    scores[i] = Score(
-                        event_id=ids[j], segment=name, score=float(res.score[j]), p_value=p,
-                        outlier=bool(res.outlier[j]),
-                        fraud_similarity=float(res.fraud_similarity[j]),
-                        normal_similarity=float(res.normal_similarity[j]),
-                        risk=float(res.risk[j]),
-                        centroid=int(res.centroid[j]), warming_up=res.warming_up)
-                for j, stat in res.alarms:
-                    alarms.append(self._alarm(model, name, chunk[j], stat, events[chunk[j]]))
-                start += size
+        while todo:
+            pieces, later = [], []
+            for name, model, rows in todo:
+                size = min(len(rows), block - model.seen % block)
+                pieces.append((name, model, rows[:size]))
+                if size < len(rows):
+                    later.append((name, model, rows[size:]))
+            pieces.sort(key=lambda piece: not piece[1].ready)  # ready segments first
+            alarms += self._pass(pieces, events, x, is_fraud, scores)
+            todo = later
         self.index += len(events)
         return [s for s in scores if s is not None], sorted(alarms, key=lambda a: a.index)
 
+    def _pass(self, pieces: list[tuple[str, SegmentModel, list[int]]],
+              events: Sequence[Event], x: Matrix, is_fraud: npt.NDArray[np.bool_],
+              scores: list[Score | None]) -> list[DriftAlarm]:
+        """Score one piece per segment (ready segments first, in one `score_chunks`),
+        hand each segment its rows, and fill in the events' scores."""
+        rows = [i for _, _, chunk in pieces for i in chunk]
+        xs, fraud = x[rows], is_fraud[rows]
+        bounds = np.cumsum([0] + [len(chunk) for _, _, chunk in pieces]).tolist()
+        ready = sum(1 for piece in pieces if piece[1].ready)
+        end = bounds[ready]
+        if ready:
+            scored = score_chunks([m for _, m, _ in pieces[:ready]], xs[:end],
+                                  bounds[: ready + 1], fraud[:end])
+            self._collect(scores, pieces[:ready], rows[:end], events, scored)
+        alarms = []
+        fraud_list = fraud.tolist()
+        for j, (name, model, chunk) in enumerate(pieces):
+            a, b = bounds[j], bounds[j + 1]
+            chunk_events = [events[i] for i in chunk]
+            ids = [e.id for e in chunk_events]
+            times = [e.timestamp for e in chunk_events]
+            if j < ready:
+                found = model.observe(xs[a:b], ids, fraud_list[a:b], times, scored, a, b)
+            else:
+                warm = warming(model, xs[a:b], fraud[a:b])
+                found = model.observe(xs[a:b], ids, fraud_list[a:b], times, warm, 0, b - a)
+                self._collect(scores, [(name, model, chunk)], chunk, events, warm)
+            alarms += [self._alarm(model, name, chunk[k], stat, snap, chunk_events[k])
+                       for k, stat, snap in found]
+        return alarms
+
+    @staticmethod
+    def _collect(scores: list[Score | None], pieces: list[tuple[str, SegmentModel, list[int]]],
+                 rows: list[int], events: Sequence[Event], res: Scored) -> None:
+        names = [name for name, _, chunk in pieces for _ in chunk]
+        for i, name, sc, p, out, fs, ns, risk, c in zip(
+                rows, names, res.score, res.p_value, res.outlier, res.fraud_similarity,
+                res.normal_similarity, res.risk, res.centroid, strict=True):
+            scores[i] = Score(events[i].id, name, sc, p, out, fs, ns, risk, c, res.warming_up)
+
     def _alarm(self, model: SegmentModel, name: str, row: int, stat: float,
-               event: Event) -> DriftAlarm:
-        g = model.gauge_snapshot()
+               g: dict[str, Any], event: Event) -> DriftAlarm:
         alarm = DriftAlarm(
             index=self.index + row, segment=name, statistic=stat, threshold=self.threshold,
             detector=model.detector.name, grown=tuple(g["grown"]), shrunk=tuple(g["shrunk"]),
             centroid_shift=g["centroid_shift"], occupancy_divergence=g["occupancy_divergence"],
             outlier_rate=g["outlier_rate"], timestamp=event.timestamp,
-            examples=tuple(model.gauges.recent_ids))
+            examples=tuple(g["examples"]))
         model.last_alarm = alarm.as_dict()
         self.alarms_total += 1
         return alarm

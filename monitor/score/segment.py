@@ -8,7 +8,6 @@ into poll batches (a replay after a crash reproduces the same state).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,49 +16,17 @@ import numpy.typing as npt
 from monitor.config import DriftConfig, ScoreConfig
 from monitor.drift.gauges import WindowGauges
 from monitor.drift.martingale import ShiryaevRoberts
+from monitor.score.batch import Scored, score_chunks, warming
 from monitor.score.calibration import CalibrationReservoir
 from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference, auto_k, decay_factor
 
 Matrix = npt.NDArray[np.float32]
-
-
-@dataclass(slots=True)
-class BlockResult:
-    """Per-event outputs of one processed block (arrays aligned with its rows)."""
-
-    score: npt.NDArray[np.float64]
-    p_value: npt.NDArray[np.float64]
-    outlier: npt.NDArray[np.bool_]
-    centroid: npt.NDArray[np.int64]
-    fraud_similarity: npt.NDArray[np.float64]
-    normal_similarity: npt.NDArray[np.float64]
-    risk: npt.NDArray[np.float64]
-    warming_up: bool
-    alarms: list[tuple[int, float]]  # (row within block, statistic) for each drift alarm
-
-
-def risk_score(p: npt.NDArray[np.float64], fraud_sim: npt.NDArray[np.float64],
-               normal_sim: npt.NDArray[np.float64], has_fraud: bool) -> npt.NDArray[np.float64]:
-    """Ranking score in [0, 1]: outlier evidence, raised by closeness to confirmed fraud.
-
-    Fraud evidence is how much nearer the event is to a confirmed case than to normal
-    traffic, squashed to (0, 1); without confirmed cases only outlier evidence counts.
-
-    >>> risk_score(np.array([0.5]), np.array([0.9]), np.array([0.6]), True).round(3).tolist()
-    [0.998]
-    >>> risk_score(np.array([0.01]), np.array([0.0]), np.array([0.6]), False).tolist()
-    [0.99]
-    """
-    outlier = 1.0 - p
-    if not has_fraud:
-        return outlier
-    fraud = 1.0 / (1.0 + np.exp(-(fraud_sim - normal_sim) / 0.05))
-    return np.maximum(outlier, fraud)
+Alarm = tuple[int, float, dict[str, Any]]  # (row, statistic, gauges at that row)
 
 
 def _empty_pending() -> dict[str, list[Any]]:
-    return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "dist", "score", "time")}
+    return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "sim", "score", "time")}
 
 
 class SegmentModel:
@@ -116,69 +83,68 @@ class SegmentModel:
 
     # -- the hot path ---------------------------------------------------------------------
     def process(self, x: Matrix, ids: list[str], labels: list[bool | None],
-                timestamps: list[float | None]) -> BlockResult:
-        """Score rows that lie within one learning block, deferring what they teach.
-
-        Learning (reference, calibration, prototypes, warm-up fit) is applied when the
-        block is complete, so every row of a block is scored against the same state
-        whether the block arrived whole or in pieces.
-        """
-        n = len(x)
-        self.seen += n
+                timestamps: list[float | None]) -> Scored:
+        """Score rows that lie within one learning block, then `observe` them (the
+        engine batches the scoring of many segments; this is the one-segment form)."""
         is_fraud = np.array([lab is True for lab in labels], bool)
-        fraud_sim = self.fraud.similarity(x)
         if self.reference is None:
-            nan = np.full(n, np.nan)
-            result = BlockResult(np.zeros(n), nan, np.zeros(n, bool), np.full(n, -1, np.int64),
-                                 fraud_sim, np.zeros(n), np.zeros(n), True, [])
-            self._defer(x, ids, is_fraud, timestamps, result, ~is_fraud)
+            res = warming(self, x, is_fraud)
         else:
-            result = self._score(x, ids, fraud_sim)
-            # a stricter bar than alpha for learning: borderline events (often the start
-            # of an attack) neither vouch for themselves nor drag centroids towards them
-            accept = (result.p_value > max(self.cfg.alpha, self.cfg.learn_p)) & ~is_fraud
-            self._defer(x, ids, is_fraud, timestamps, result, accept)
+            res = score_chunks([self], x, [0, len(x)], is_fraud)
+        self.observe(x, ids, is_fraud.tolist(), timestamps, res, 0, len(x))
+        return res
+
+    def observe(self, x: Matrix, ids: list[str], is_fraud: list[bool],
+                timestamps: list[float | None], res: Scored, a: int,
+                b: int) -> list[Alarm]:
+        """Feed this segment's rows `a:b` of a scoring pass (all within one learning
+        block) to the drift detector and gauges, defer what they teach, and learn once
+        the block is complete. Returns (row, statistic) for each drift alarm.
+
+        Learning (reference, calibration, prototypes, warm-up fit) waits for the block so
+        every row of a block is scored against the same state whether the block arrived
+        whole or in pieces.
+        """
+        alarms = [] if res.warming_up else self._detect(res, ids, a, b)
+        p = self.pending
+        p["x"].append(x.copy())  # `x` may be a view of a whole batch: do not pin it
+        p["ids"].extend(ids)
+        p["fraud"].extend(is_fraud)
+        p["accept"].extend(res.accept[a:b])
+        p["idx"].extend(res.centroid[a:b])
+        p["sim"].extend(res.normal_similarity[a:b])
+        p["score"].extend(res.score[a:b])
+        p["time"].extend(t for t in timestamps if t is not None)
+        self.seen += b - a
         if self.seen % self.cfg.learn_block == 0:
             self._apply()
-        return result
+        return alarms
 
-    def _score(self, x: Matrix, ids: list[str],
-               fraud_sim: npt.NDArray[np.float64]) -> BlockResult:
-        assert self.reference is not None
-        n = len(x)
-        idx, dist = self.reference.nearest(x)
-        s = self._nonconformity(idx, dist)
-        p = self.reservoir.p_values(s)
-        outlier = p <= self.cfg.alpha
-        smooth = self.reservoir.smoothed(s, self.rng.random(n))
-        alarms: list[tuple[int, float]] = []
-        for i in range(n):
-            if self.since_alarm is not None:
-                self.since_alarm += 1
-            if self.detector.update(float(smooth[i])):
-                # a crossing while already drifting extends the episode, not a new alarm
-                if not self.drifting:
-                    alarms.append((i, self.detector.peak))
-                    self._rebaseline = self.drift_cfg.rebaseline
-                self.since_alarm = 0
-            self.gauges.update(int(idx[i]), bool(outlier[i]), ids[i])
-        self.outliers += int(outlier.sum())
-        normal_sim = 1.0 - dist
-        risk = risk_score(p, fraud_sim, normal_sim, len(self.fraud) > 0)
-        return BlockResult(s, p, outlier, idx, fraud_sim, normal_sim, risk, False, alarms)
-
-    def _defer(self, x: Matrix, ids: list[str], is_fraud: npt.NDArray[np.bool_],
-               timestamps: list[float | None], res: BlockResult,
-               accept: npt.NDArray[np.bool_]) -> None:
-        p = self.pending
-        p["x"].append(x)
-        p["ids"].extend(ids)
-        p["fraud"].append(is_fraud)
-        p["accept"].append(accept)
-        p["idx"].append(res.centroid)
-        p["dist"].append(1.0 - res.normal_similarity)
-        p["score"].append(res.score)
-        p["time"].extend(t for t in timestamps if t is not None)
+    def _detect(self, res: Scored, ids: list[str], a: int, b: int) -> list[Alarm]:
+        alarms: list[Alarm] = []
+        last = None  # row of the newest crossing in this block
+        since = self.since_alarm
+        seen = 0  # rows of a:b already in the gauges
+        for i, stat in self.detector.update_many(res.smooth[a:b]):
+            # events since the previous alarm, as seen at row i
+            now = i - last if last is not None else (None if since is None else since + i + 1)
+            # a crossing while already drifting extends the episode, not a new alarm
+            if now is None or now > self.drift_cfg.hysteresis:
+                # describe the window as it stood at the alarm, whatever followed it in
+                # the same batch: the explanation must not depend on batch boundaries
+                self.gauges.update_many(res.centroid[a + seen : a + i + 1],
+                                        res.outlier[a + seen : a + i + 1], ids[seen : i + 1])
+                seen = i + 1
+                alarms.append((i, stat, self.gauge_snapshot()))
+                self._rebaseline = self.drift_cfg.rebaseline
+            last = i
+        if last is not None:
+            self.since_alarm = b - a - 1 - last
+        elif since is not None:
+            self.since_alarm = since + b - a
+        self.gauges.update_many(res.centroid[a + seen : b], res.outlier[a + seen : b], ids[seen:])
+        self.outliers += sum(res.outlier[a:b])
+        return alarms
 
     def _apply(self) -> None:
         p = self.pending
@@ -186,7 +152,7 @@ class SegmentModel:
             return
         x = np.vstack(p["x"])
         ids: list[str] = p["ids"]
-        fraud, accept = np.concatenate(p["fraud"]), np.concatenate(p["accept"])
+        fraud, accept = np.array(p["fraud"], bool), np.array(p["accept"], bool)
         now = max(p["time"]) if p["time"] else None
         self.pending = _empty_pending()
         if fraud.any():
@@ -198,13 +164,13 @@ class SegmentModel:
             if len(self.warm_ids) >= self.cfg.warmup:
                 self.fit(np.vstack(self.warm_x), self.warm_ids)
             return
-        idx, dist = np.concatenate(p["idx"]), np.concatenate(p["dist"])
+        idx, dist = np.array(p["idx"], np.int64), 1.0 - np.array(p["sim"], np.float64)
         dt = 0.0 if now is None or ref.last_time is None else max(0.0, now - ref.last_time)
         lam = decay_factor(len(x), self.cfg.half_life_events, dt, self.cfg.half_life_seconds)
         ref.learn(x[accept], idx[accept], dist[accept], lam,
                   [ids[i] for i in np.flatnonzero(accept)], now)
         # every out-of-sample score calibrates except confirmed fraud (see the reservoir)
-        self.reservoir.add(np.concatenate(p["score"])[~fraud])
+        self.reservoir.add(np.array(p["score"], np.float64)[~fraud])
         if self._rebaseline:
             self.reference = None  # re-enter warm-up on the new regime
             self._rebaseline = False
@@ -215,10 +181,13 @@ class SegmentModel:
         return self.since_alarm is not None and self.since_alarm <= self.drift_cfg.hysteresis
 
     def gauge_snapshot(self) -> dict[str, Any]:
+        """The window gauges against the reference, with the newest event ids."""
         if self.reference is None:
-            return {"centroid_shift": 0.0, "occupancy_divergence": 0.0,
+            snap = {"centroid_shift": 0.0, "occupancy_divergence": 0.0,
                     "outlier_rate": self.gauges.outlier_rate(), "grown": [], "shrunk": []}
-        return self.gauges.snapshot(self.reference.occupancy(), self.reference.means)
+        else:
+            snap = self.gauges.snapshot(self.reference.occupancy(), self.reference.means)
+        return snap | {"examples": list(self.gauges.recent_ids)}
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -234,8 +203,7 @@ class SegmentModel:
             "seen": self.seen, "outliers": self.outliers,
             "since_alarm": self.since_alarm, "last_alarm": self.last_alarm,
             "rebaseline": self._rebaseline,
-            "pending": {k: (list(v) if k in ("ids", "time") else
-                            (np.concatenate(v) if v else None))
+            "pending": {k: (list(v) if k != "x" else (np.vstack(v) if v else None))
                         for k, v in self.pending.items()},
         }
 
@@ -254,5 +222,5 @@ class SegmentModel:
         self.since_alarm = state["since_alarm"]
         self.last_alarm = state["last_alarm"]
         self._rebaseline = bool(state["rebaseline"])
-        self.pending = {k: (list(v) if k in ("ids", "time") else ([] if v is None else [v]))
+        self.pending = {k: (list(v) if k != "x" else ([] if v is None else [v]))
                         for k, v in state["pending"].items()}

@@ -35,7 +35,7 @@ def test_false_positive_rate_is_about_alpha_without_drift() -> None:
         res = model.process(x[i : i + 16], [str(j) for j in range(i, i + 16)],
                             [None] * 16, [None] * 16)
         if not res.warming_up:
-            flags.extend(res.outlier.tolist())
+            flags.extend(res.outlier)
     rate = float(np.mean(flags))
     assert 0.03 < rate < 0.07, rate
 
@@ -51,8 +51,8 @@ def test_far_points_get_small_p_values_and_do_not_poison_the_reference() -> None
     before = model.reference.means.copy()
     far = l2_normalise(rng.normal(0, 1, (16, 16)).astype(np.float32) * 5)
     res = model.process(far, ["f"] * 16, [None] * 16, [None] * 16)
-    assert res.outlier.mean() > 0.8
-    assert np.allclose(model.reference.means[res.outlier.nonzero()[0] * 0], before[0])
+    assert np.mean(res.outlier) > 0.8
+    assert np.allclose(model.reference.means[0], before[0])
 
 
 def test_known_fraud_builds_prototypes_and_similarity() -> None:
@@ -66,8 +66,8 @@ def test_known_fraud_builds_prototypes_and_similarity() -> None:
     model.process(ring, ["r"] * 16, [True] * 16, [None] * 16)
     res = model.process(ring, ["r2"] * 16, [None] * 16, [None] * 16)
     assert len(model.fraud) > 0
-    assert res.fraud_similarity.min() > 0.99
-    assert res.risk.min() > 0.99
+    assert min(res.fraud_similarity) > 0.99
+    assert min(res.risk) > 0.99
 
 
 def test_reference_learning_moves_towards_members_and_decays() -> None:
@@ -92,7 +92,7 @@ def test_no_threshold_ratchet_over_many_reservoir_turnovers() -> None:
     for i in range(0, len(x), 16):
         res = model.process(x[i : i + 16], ["e"] * 16, [None] * 16, [None] * 16)
         if not res.warming_up and i >= 2_000:
-            flags.extend(res.outlier.tolist())
+            flags.extend(res.outlier)
     rate = float(np.mean(flags))
     assert 0.005 < rate < 0.02, rate
 

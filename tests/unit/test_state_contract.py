@@ -154,3 +154,47 @@ def test_results_do_not_depend_on_batch_boundaries() -> None:
         i, j = i + n, j + 1
     assert sa == sb
     assert _equal(a.state_dict(), b.state_dict())
+
+
+def _segmented_stream(n: int = 3_000) -> tuple[list[Event], np.ndarray]:
+    """Six segments of unequal volume (staggered warm-ups), confirmed fraud in one, and a
+    shift half way through another, so blocks, fits, prototypes and alarms all happen."""
+    rng = np.random.default_rng(5)
+    seg = rng.choice(6, size=n, p=[0.4, 0.25, 0.15, 0.1, 0.06, 0.04])
+    centres = rng.normal(size=(6 * 3, 16))
+    x = centres[seg * 3 + rng.integers(3, size=n)] + rng.normal(size=(n, 16)) * 0.4
+    shifted = (seg == 1) & (np.arange(n) > n // 2)
+    x[shifted] += 3.0 * rng.normal(size=16)
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    label = (seg == 2) & (rng.random(n) < 0.05)
+    events = [Event(id=str(i), segment=f"s{s}", label=True if lab else None)
+              for i, (s, lab) in enumerate(zip(seg.tolist(), label.tolist(), strict=True))]
+    return events, x
+
+
+def test_segmented_engine_does_not_depend_on_batch_boundaries() -> None:
+    from monitor.score.engine import Engine
+
+    events, x = _segmented_stream()
+    cfg = ScoreConfig(warmup=60, k=4, learn_block=16)
+    drift = DriftConfig(threshold=1e4, hysteresis=50)
+    a, b = Engine(cfg, drift, segmented=True), Engine(cfg, drift, segmented=True)
+    sa, aa = [], []
+    for i in range(0, len(events), 256):
+        s, al = a.process(events[i : i + 256], x[i : i + 256])
+        sa += s
+        aa += al
+    sb, ab, i, j = [], [], 0, 0
+    sizes = [1, 7, 64, 3, 250, 31, 900]
+    while i < len(events):
+        n = sizes[j % len(sizes)]
+        s, al = b.process(events[i : i + n], x[i : i + n])
+        sb += s
+        ab += al
+        i, j = i + n, j + 1
+    assert sum(s.warming_up for s in sa) > 0 and sum(not s.warming_up for s in sa) > 2_000
+    assert max(s.fraud_similarity for s in sa) > 0.9  # prototypes were learnt and used
+    assert [al.segment for al in aa] and all(al.segment == "s1" for al in aa)
+    assert sa == sb
+    assert [al.as_dict() for al in aa] == [al.as_dict() for al in ab]
+    assert _equal(a.state_dict(), b.state_dict())
