@@ -139,21 +139,25 @@ def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 38
     Each figure is the best of `repeats` passes over fresh batches: on a shared machine
     the slower passes measure the neighbours.
     """
-    from prometheus_client import CollectorRegistry
-
-    from monitor.config import DriftConfig, ScoreConfig
+    from monitor.config import parse_config
     from monitor.events import Event
-    from monitor.score.engine import Engine
-    from monitor.sinks.metrics import Metrics
+    from monitor.observer import Observer
+    from monitor.pipeline import Pipeline
 
     rng = np.random.default_rng(seed)
-    cfg = ScoreConfig(k=k, warmup=200, max_segments=max(segments, 1000))
-    eng = Engine(cfg, DriftConfig(), segmented=True)
+    config = parse_config({"fields": {"segment": "segment", "numeric": [{"name": "amount"}]},
+                           "score": {"k": k, "warmup": 200,
+                                     "max_segments": max(segments, 1000)}})
+    cfg = config.score
+    pipe = Pipeline.build(config)  # its engine, fed vectors directly (no encoder here)
+    eng = pipe.engine
+    observer = Observer(config)  # the daemon's own metrics hook, on its own registry
     centres = rng.normal(size=(segments * 4, dim))
 
     def make(n: int, base: int) -> tuple[list[Event], npt.NDArray[np.float32]]:
         seg = rng.integers(segments, size=n)
-        evs = [Event(id=str(base + i), segment=f"s{s}") for i, s in enumerate(seg)]
+        evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i)
+               for i, s in enumerate(seg)]
         return evs, unit_rows(rng, centres, seg * 4 + rng.integers(4, size=n))
 
     # every segment past its warm-up: the fit waits for the end of a learning block
@@ -164,38 +168,27 @@ def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 38
             eng.process(*make(batch, j * batch))
     assert all(m.ready for m in eng.segments.values()), "engine bench: a segment still warms up"
 
-    def best(size: int, count: int) -> tuple[float, list[Any]]:
-        fastest, outs = float("inf"), []
+    def best(size: int, count: int) -> tuple[float, list[Any], list[Any]]:
+        fastest, data, outs = float("inf"), [], []
         for _ in range(repeats):
             data = [make(size, -1) for _ in range(count)]
             t = time.perf_counter()
             outs = [eng.process(ev, x)[0] for ev, x in data]
             fastest = min(fastest, (time.perf_counter() - t) / (size * count) * 1e6)
-        return fastest, outs
+        return fastest, data, outs
 
     n = batch * batches
-    score_us, outs = best(batch, batches)
-    m = Metrics(CollectorRegistry())
+    score_us, data, outs = best(batch, batches)
     metrics_us = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        for scores in outs:
-            observe_scores(m, scores, "bench", 0)
+        for (events, _), scores in zip(data, outs, strict=True):
+            observer.scored("bench", 0, pipe, events, scores, [])
         metrics_us = min(metrics_us, (time.perf_counter() - t) / n * 1e6)
     out = {"score_us_per_event": score_us, "metrics_us_per_event": metrics_us}
     out[f"score_us_per_event_batch{big_batch}"] = best(big_batch, max(1, n // big_batch))[0]
+    out["score_and_metrics_us_per_event"] = score_us + metrics_us
     return out
-
-
-def observe_scores(m: Any, scores: list[Any], topic: str, partition: int) -> None:
-    """The per-event metric updates the daemon makes for a scored batch."""
-    m.consumed.labels(topic, str(partition)).inc(len(scores))
-    scored = [s for s in scores if s.p_value is not None]
-    m.scored.labels(topic, str(partition)).inc(len(scored))
-    hist_s, hist_p = m.score.labels(topic), m.p_value.labels(topic)
-    for s in scored:
-        hist_s.observe(s.score)
-        hist_p.observe(s.p_value)
 
 
 def memory_check(model: Any, events: int = 1_000_000, at: int = 100_000,

@@ -71,18 +71,16 @@ class Observer:
         now = self.clock()
         if pipeline.last_embed_seconds is not None:
             m.embed_seconds.observe(pipeline.last_embed_seconds)
-        scored = 0
-        for ev, s in zip(events, scores, strict=True):
-            if ev.timestamp is not None:
-                m.latency.labels(topic).observe(max(0.0, now - ev.timestamp))
-            if s.p_value is None:
-                continue
-            scored += 1
-            m.score.labels(topic).observe(s.score)
-            m.p_value.labels(topic).observe(s.p_value)
-            if s.outlier and self.submit is not None:
-                self.submit(outlier_alert(topic, ev, s, pipeline, now))
-        m.scored.labels(topic, str(partition)).inc(scored)
+        m.latency.observe_many((topic,), [max(0.0, now - ev.timestamp) for ev in events
+                                          if ev.timestamp is not None])
+        scored = [s for s in scores if s.p_value is not None]
+        m.score.observe_many((topic,), [s.score for s in scored])
+        m.p_value.observe_many((topic,), [s.p_value for s in scored if s.p_value is not None])
+        m.scored.labels(topic, str(partition)).inc(len(scored))
+        if self.submit is not None:
+            for ev, s in zip(events, scores, strict=True):
+                if s.outlier:
+                    self.submit(outlier_alert(topic, ev, s, pipeline, now))
         for alarm in alarms:
             self.last_alarm = {"topic": topic, "partition": partition, **alarm.as_dict()}
             if self.submit is not None:

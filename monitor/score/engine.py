@@ -104,37 +104,39 @@ class Engine:
         rows = [i for _, _, chunk in pieces for i in chunk]
         xs, fraud = x[rows], is_fraud[rows]
         bounds = np.cumsum([0] + [len(chunk) for _, _, chunk in pieces]).tolist()
+        ids = [events[i].id for i in rows]
+        times = [events[i].timestamp for i in rows]
+        fraud_list = fraud.tolist()
         ready = sum(1 for piece in pieces if piece[1].ready)
         end = bounds[ready]
         if ready:
             scored = score_chunks([m for _, m, _ in pieces[:ready]], xs[:end],
                                   bounds[: ready + 1], fraud[:end])
-            self._collect(scores, pieces[:ready], rows[:end], events, scored)
+            self._collect(scores, pieces[:ready], rows[:end], ids[:end], scored)
         alarms = []
-        fraud_list = fraud.tolist()
         for j, (name, model, chunk) in enumerate(pieces):
             a, b = bounds[j], bounds[j + 1]
-            chunk_events = [events[i] for i in chunk]
-            ids = [e.id for e in chunk_events]
-            times = [e.timestamp for e in chunk_events]
             if j < ready:
-                found = model.observe(xs[a:b], ids, fraud_list[a:b], times, scored, a, b)
+                found = model.observe(xs[a:b], ids[a:b], fraud_list[a:b], times[a:b], scored,
+                                      a, b)
             else:
                 warm = warming(model, xs[a:b], fraud[a:b])
-                found = model.observe(xs[a:b], ids, fraud_list[a:b], times, warm, 0, b - a)
-                self._collect(scores, [(name, model, chunk)], chunk, events, warm)
-            alarms += [self._alarm(model, name, chunk[k], stat, snap, chunk_events[k])
+                found = model.observe(xs[a:b], ids[a:b], fraud_list[a:b], times[a:b], warm, 0,
+                                      b - a)
+                self._collect(scores, [(name, model, chunk)], chunk, ids[a:b], warm)
+            alarms += [self._alarm(model, name, chunk[k], stat, snap, events[chunk[k]])
                        for k, stat, snap in found]
         return alarms
 
     @staticmethod
     def _collect(scores: list[Score | None], pieces: list[tuple[str, SegmentModel, list[int]]],
-                 rows: list[int], events: Sequence[Event], res: Scored) -> None:
+                 rows: list[int], ids: list[str], res: Scored) -> None:
         names = [name for name, _, chunk in pieces for _ in chunk]
-        for i, name, sc, p, out, fs, ns, risk, c in zip(
-                rows, names, res.score, res.p_value, res.outlier, res.fraud_similarity,
+        warm = res.warming_up
+        for i, eid, name, sc, p, out, fs, ns, risk, c in zip(
+                rows, ids, names, res.score, res.p_value, res.outlier, res.fraud_similarity,
                 res.normal_similarity, res.risk, res.centroid, strict=True):
-            scores[i] = Score(events[i].id, name, sc, p, out, fs, ns, risk, c, res.warming_up)
+            scores[i] = Score(eid, name, sc, p, out, fs, ns, risk, c, warm)
 
     def _alarm(self, model: SegmentModel, name: str, row: int, stat: float,
                g: dict[str, Any], event: Event) -> DriftAlarm:

@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.score.engine import Engine
+from monitor.sinks.histogram import BatchHistogram
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the exposition for no dashboard use
 
@@ -76,17 +77,18 @@ class Metrics:
         self.dead_lettered = Counter("monitor_events_dead_lettered",
                                      "Undecodable or invalid records sent to the dead-letter "
                                      "topic.", tp, registry=r)
-        self.latency = Histogram("monitor_processing_latency_seconds",
-                                 "Event time to scored, per event.", ["topic"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        # per-event histograms take whole batches (see histogram.py)
+        self.latency = BatchHistogram("monitor_processing_latency_seconds",
+                                      "Event time to scored, per event.", ["topic"],
+                                      LATENCY_BUCKETS, r)
         self.embed_seconds = Histogram("monitor_embed_batch_seconds",
                                        "Wall time to embed one batch.", buckets=EMBED_BUCKETS,
                                        registry=r)
-        self.score = Histogram("monitor_outlier_score", "Nonconformity (cosine distance to "
-                               "the nearest reference centroid).", ["topic"],
-                               buckets=SCORE_BUCKETS, registry=r)
-        self.p_value = Histogram("monitor_p_value", "Conformal p-values of scored events.",
-                                 ["topic"], buckets=P_BUCKETS, registry=r)
+        self.score = BatchHistogram("monitor_outlier_score", "Nonconformity (cosine distance "
+                                    "to the nearest reference centroid).", ["topic"],
+                                    SCORE_BUCKETS, r)
+        self.p_value = BatchHistogram("monitor_p_value", "Conformal p-values of scored events.",
+                                      ["topic"], P_BUCKETS, r)
         self.checkpoint_seconds = Histogram("monitor_checkpoint_duration_seconds",
                                             "Checkpoint wall time (flush, changelog, commit).",
                                             buckets=EMBED_BUCKETS, registry=r)

@@ -58,7 +58,7 @@ def test_far_points_get_small_p_values_and_do_not_poison_the_reference() -> None
 def test_known_fraud_builds_prototypes_and_similarity() -> None:
     rng = np.random.default_rng(4)
     centres = rng.normal(0, 1, (4, 16))
-    model = SegmentModel(ScoreConfig(warmup=200, k=4), DriftConfig(), 1e9, 0)
+    model = SegmentModel(ScoreConfig(warmup=200, k=4, learn_block=16), DriftConfig(), 1e9, 0)
     x = _blobs(rng, 224, centres, 0.2)
     for i in range(0, 224, 16):
         model.process(x[i : i + 16], ["n"] * 16, [None] * 16, [None] * 16)
