@@ -136,8 +136,7 @@ class Daemon:
 
             retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")
             changelog_parts = retry(lambda: self._topics(client), "topic set-up")
-            producer = retry(lambda: make_producer(client, k.max_snapshot_bytes + 65_536),
-                             "producer")
+            producer = retry(lambda: make_producer(k, client), "producer")
             stack.callback(producer.close)
             self.consumer = consumer = retry(lambda: make_consumer(k, client), "consumer")
             stack.callback(lambda: consumer.close(autocommit=False))
@@ -290,8 +289,10 @@ class Daemon:
                 self.observer.dead_letter(tp.topic, tp.partition)
         scores, alarms = st.pipeline.process(events)
         self.observer.scored(tp.topic, tp.partition, st.pipeline, events, scores, alarms)
-        for score, ev, r in zip(scores, events, kept, strict=True):
-            self.sinks.scored(score, tp.topic, tp.partition, r.offset, r.key, ev.timestamp)
+        self.sinks.scored(tp.topic, tp.partition, [
+            (score, r.offset, r.key, ev.timestamp)
+            for score, ev, r in zip(scores, events, kept, strict=True)])
+        for score in scores:
             self.stats.scored += score.p_value is not None
             if score.fraud_similarity >= FRAUD_LIKE:
                 self.stats.fraud_like_ids.append(score.event_id)

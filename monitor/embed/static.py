@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from scipy import sparse  # type: ignore[import-untyped]
 
 from monitor.embed import Matrix, l2_normalise
 from monitor.embed.profiles import built_model, require, source_dir
@@ -54,8 +56,17 @@ class StaticTextModel:
         self.threads = threads or usable_cores()
         self.path = built_model("static", VERSION, source, cache_dir, __name__,
                                 needs=BUILD_NEEDS)
-        self._model: Any = model2vec.StaticModel.from_pretrained(str(self.path), normalize=True)
-        self._dim = int(self._model.dim)
+        static: Any = model2vec.StaticModel.from_pretrained(str(self.path), normalize=True)
+        self._dim = int(static.dim)
+        self._tokenizer = static.tokenizer
+        self._tokenizer.enable_truncation(max_length=max_seq_length)
+        self._unk = static.unk_token_id
+        self._max_chars = max_seq_length * int(static.median_token_length)
+        self._table = np.asarray(static.embedding, np.float32)  # float32: exact sums
+        self._mapping = (None if static.token_mapping is None
+                         else np.asarray(static.token_mapping, np.int64))
+        self._weights = (None if static.weights is None
+                         else np.asarray(static.weights, np.float32))
         log.info("loaded static model %s (dim %d)", self.path, self._dim)
 
     @property
@@ -63,13 +74,43 @@ class StaticTextModel:
         return self._dim
 
     def embed(self, texts: Sequence[str]) -> Matrix:
+        """model2vec's encoding (truncate, tokenise, drop unknown tokens, weighted mean of
+        the token rows, L2-normalise) with the mean as one sparse matrix product over the
+        whole batch: model2vec pools sentence by sentence in float16, which cost as much
+        as the (Rust, multi-core) tokeniser."""
         if not texts:
             return np.zeros((0, self._dim), np.float32)
-        # one call: batching buys nothing for a lookup; no worker threads in a daemon
-        out = self._model.encode(list(texts), max_length=self.max_seq_length,
-                                 batch_size=max(1024, self.batch_size),
-                                 use_multiprocessing=False)
-        return l2_normalise(np.asarray(out, dtype=np.float32))
+        encodings = self._tokenizer.encode_batch_fast([t[: self._max_chars] for t in texts],
+                                                      add_special_tokens=False)
+        ids = [e.ids for e in encodings]
+        lens = np.fromiter(map(len, ids), np.int64, len(ids))
+        flat = np.fromiter((i for row in ids for i in row), np.int64, int(lens.sum()))
+        owner = np.repeat(np.arange(len(ids)), lens)
+        if self._unk is not None:
+            keep = flat != self._unk
+            flat, owner = flat[keep], owner[keep]
+        return l2_normalise(mean_rows(self._table, flat, owner, len(ids), self._mapping,
+                                      self._weights))
+
+
+def mean_rows(table: Matrix, ids: npt.NDArray[np.int64], owner: npt.NDArray[np.int64],
+              n: int, mapping: npt.NDArray[np.int64] | None = None,
+              weights: npt.NDArray[np.float32] | None = None) -> Matrix:
+    """Row i: the mean of `table[mapping[t]] * weights[t]` over tokens t with owner i
+    (zeros when it has none), as one CSR-times-dense product.
+
+    >>> table = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+    >>> mean_rows(table, np.array([0, 1, 2]), np.array([0, 0, 2]), 3).tolist()
+    [[0.5, 0.5], [0.0, 0.0], [1.0, 1.0]]
+    """
+    counts = np.bincount(owner, minlength=n)
+    share = (1.0 / np.maximum(counts, 1))[owner].astype(np.float32)
+    if weights is not None:
+        share *= weights[ids]
+    cols = ids if mapping is None else mapping[ids]
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    rows = sparse.csr_matrix((share, cols, indptr), shape=(n, len(table)))
+    return np.asarray(rows @ table, np.float32)
 
 
 def build(source: Path, out: Path) -> None:  # pragma: no cover - runs in a child process

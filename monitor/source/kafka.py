@@ -73,9 +73,13 @@ def make_consumer(cfg: KafkaConfig, client: dict[str, Any]) -> KafkaConsumer:
         max_poll_records=cfg.max_batch_events, **client)
 
 
-def make_producer(client: dict[str, Any], max_request_bytes: int) -> KafkaProducer:
-    return KafkaProducer(acks="all", linger_ms=5, retries=5, max_request_size=max_request_bytes,
-                         **client)
+def make_producer(cfg: KafkaConfig, client: dict[str, Any]) -> KafkaProducer:
+    """One producer for scored records, dead letters and changelog snapshots (a snapshot
+    may be as large as `max_snapshot_bytes`)."""
+    max_request = cfg.max_snapshot_bytes + 65_536
+    return KafkaProducer(acks="all", linger_ms=cfg.producer_linger_ms, retries=5,
+                         batch_size=min(cfg.producer_batch_bytes, max_request),
+                         max_request_size=max_request, **client)
 
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
