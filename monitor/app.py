@@ -19,12 +19,10 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from monitor.config import MonitorConfig
-from monitor.decode import decode_json
 from monitor.embed import TextModel
 from monitor.embed.composite import CompositeEncoder, build_encoder
-from monitor.errors import DecodeError, FatalError, MonitorError
-from monitor.events import Event
-from monitor.feedback import add_fraud_prototypes
+from monitor.errors import FatalError, MonitorError
+from monitor.handler import BatchHandler
 from monitor.http import HttpServer, check
 from monitor.observer import Observer, open_alert_sink, serve
 from monitor.pipeline import Pipeline
@@ -43,11 +41,10 @@ from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
 from monitor.state.recovery import restore_partitions
 from monitor.state.snapshot import SnapshotStore
-from monitor.stats import FRAUD_LIKE, Stats
+from monitor.stats import StageTimes, Stats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
 
 
 def load_text_model(cfg: MonitorConfig) -> TextModel | None:
@@ -86,6 +83,9 @@ class Daemon:
         self.last_tick = clock()
         self.http_port: int | None = None
         self.observer = Observer(cfg)
+        self.stages = StageTimes()
+        self.polled_at: float | None = None  # perf_counter when the last records arrived
+        self.handler = BatchHandler(cfg, self.observer, self.stats, self.stages)
 
     def new_pipeline(self) -> Pipeline:
         own = build_encoder(self.cfg, self.text_model)
@@ -140,7 +140,8 @@ class Daemon:
             stack.callback(producer.close)
             self.consumer = consumer = retry(lambda: make_consumer(k, client), "consumer")
             stack.callback(lambda: consumer.close(autocommit=False))
-            self.sinks = TopicSinks(producer, k.scored_topic, k.dead_letter_topic)
+            self.sinks = self.handler.sinks = TopicSinks(producer, k.scored_topic,
+                                                         k.dead_letter_topic)
             self.changelog = Changelog(producer, k.changelog, changelog_parts, client)
             stack.callback(self.changelog.close)
             store = SnapshotStore(self.cfg.checkpoint.state_dir) \
@@ -173,7 +174,13 @@ class Daemon:
         while not self.stop.is_set():
             self.last_tick = self.clock()
             self._restore_pending()
+            start = time.perf_counter()
             batch = self._poll_batch()
+            self.polled_at = time.perf_counter()
+            if batch:
+                self.stages.add(consume=self.polled_at - start)
+            else:
+                self.stages.idle += self.polled_at - start
             for tp, records in batch.items():
                 since += self._process(tp, records)
             idle = not batch and cp.on_idle and since > 0
@@ -211,6 +218,8 @@ class Daemon:
         except MonitorError:
             self.observer.checkpointed(time.perf_counter() - start, ok=False)
             raise
+        finally:
+            self.stages.add(commit=time.perf_counter() - start)
         if done:
             self.stats.checkpoints += 1
             self.observer.checkpointed(time.perf_counter() - start, ok=True)
@@ -268,64 +277,8 @@ class Daemon:
     def _process_locked(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
         self.observer.records(tp.topic, tp.partition, len(records))
         if tp.topic == self.k.feedback_topic:
-            return self._feedback(tp, records)
+            self.checkpointer.extra[tp] = records[-1].offset + 1  # stateless: commit as read
+            return self.handler.feedback(tp, records, self.states.values())
         st = self.states.get(tp)
-        if st is None:
-            return 0
-        records = [r for r in records if r.offset >= st.offset]
-        if not records:
-            return 0
-        events: list[Event] = []
-        kept: list[ConsumerRecord] = []
-        for r in records:
-            try:
-                events.append(decode_json(r.value or b"", self.cfg.fields,
-                                          f"{tp.topic}:{tp.partition}:{r.offset}"))
-                kept.append(r)
-            except DecodeError as err:
-                self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
-                                       r.offset, r.timestamp)
-                self.stats.dead_letters += 1
-                self.observer.dead_letter(tp.topic, tp.partition)
-        scores, alarms = st.pipeline.process(events)
-        self.observer.scored(tp.topic, tp.partition, st.pipeline, events, scores, alarms)
-        self.sinks.scored(tp.topic, tp.partition, [
-            (score, r.offset, r.key, ev.timestamp)
-            for score, ev, r in zip(scores, events, kept, strict=True)])
-        for score in scores:
-            self.stats.scored += score.p_value is not None
-            if score.fraud_similarity >= FRAUD_LIKE:
-                self.stats.fraud_like_ids.append(score.event_id)
-            if score.outlier:
-                self.stats.outliers += 1
-                self.stats.outlier_ids.append(score.event_id)
-                self.stats.precision.flagged(score.event_id)
-        for alarm in alarms:
-            log.warning("drift in %s:%d segment %r at event %d (statistic %.3g)", tp.topic,
-                        tp.partition, alarm.segment, alarm.index, alarm.statistic)
-            self.stats.alarms.append(alarm)
-            self.stats.alarms_total += 1
-        st.offset = records[-1].offset + 1
-        st.dirty = True
-        st.events += len(records)
-        self.stats.events += len(records)
-        return len(records)
+        return 0 if st is None else self.handler.records(tp, st, records)
 
-    def _feedback(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
-        events = []
-        for r in records:
-            try:
-                ev = decode_json(r.value or b"", self.cfg.fields, f"feedback:{r.offset}")
-            except DecodeError as err:
-                self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
-                                       r.offset, r.timestamp)
-                continue
-            if ev.label is not None:
-                events.append(ev)
-                self.stats.precision.feedback(ev.id, ev.label)
-        for st in self.states.values():
-            if add_fraud_prototypes(st.pipeline, events):
-                st.dirty = True
-        self.stats.feedback += len(events)
-        self.checkpointer.extra[tp] = records[-1].offset + 1
-        return len(records)

@@ -20,13 +20,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 import numpy as np
 import orjson
-from kafka import TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import generate_latest
 
 from monitor.app import Daemon, load_text_model
@@ -42,12 +39,10 @@ from monitor.decode import decode_json
 from monitor.demo import Progress
 from monitor.embed import TextModel
 from monitor.errors import FatalError
-from monitor.pipeline import Pipeline
 from monitor.score.engine import Engine
 from monitor.source.embedded import EmbeddedBroker, create_topics
 
 TOPIC = "bench.events"
-STAGES = ("consume", "decode", "embed", "score", "metrics", "produce", "commit")
 
 
 def bench_config(shape: str, segments: int, profile: str) -> MonitorConfig:
@@ -64,86 +59,34 @@ def bench_config(shape: str, segments: int, profile: str) -> MonitorConfig:
     }, dict(os.environ))
 
 
-class _Timed:
-    """Wraps a callable, adding its wall time to `times[stage]`."""
+class StreamClock:
+    """What `monitor bench` reads off the daemon after each batch: when the first records
+    arrived, per-batch latency, the end; and a registry scrape every second, as
+    Prometheus would scrape, counted in the metrics stage."""
 
-    def __init__(self, fn: Callable[..., Any], times: dict[str, float], stage: str) -> None:
-        self.fn, self.times, self.stage = fn, times, stage
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return self.fn(*args, **kwargs)
-        finally:
-            self.times[self.stage] += time.perf_counter() - t
-
-
-class BenchDaemon(Daemon):
-    """The daemon with per-stage timers around its parts.
-
-    The daemon's own metrics hooks are timed as the "metrics" stage, and a scrape of its
-    registry is timed every second, as Prometheus would scrape it.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.times = dict.fromkeys(STAGES, 0.0)
-        self.latencies: list[tuple[float, int]] = []  # (seconds, events)
-        setattr(self.observer, "scored",  # noqa: B010  # mypy: cannot assign to a method
-                _Timed(self.observer.scored, self.times, "metrics"))
-        self._got_at: float | None = None
-        self._scraped = 0.0
+    def __init__(self, events: int) -> None:
+        self.events = events
         self.first_record: float | None = None  # the clock starts here, not at the join
         self.done_at: float | None = None
+        self.latencies: list[tuple[float, int]] = []  # (seconds, events)
+        self._seen = 0
+        self._scraped = 0.0
 
-    def new_pipeline(self) -> Pipeline:
-        pipe = super().new_pipeline()
-        setattr(pipe.encoder, "encode",  # noqa: B010  # mypy: cannot assign to a method
-                _Timed(pipe.encoder.encode, self.times, "embed"))
-        setattr(pipe.engine, "process",  # noqa: B010
-                _Timed(pipe.engine.process, self.times, "score"))
-        return pipe
-
-    def _poll_batch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
-        if not hasattr(self.consumer, "_bench"):  # note when a poll first returns records
-            poll = self.consumer.poll
-
-            def timed_poll(*args: Any, **kwargs: Any) -> Any:
-                got = poll(*args, **kwargs)
-                if got and self._got_at is None:
-                    self._got_at = time.perf_counter()
-                return got
-
-            setattr(self.consumer, "poll", timed_poll)  # noqa: B010
-            setattr(self.consumer, "_bench", True)  # noqa: B010
-        self._got_at = None
-        t = time.perf_counter()
-        got = super()._poll_batch()
-        if got and self.first_record is None:  # stage times start with the first record
-            self.first_record = t
-            self.times.update(dict.fromkeys(STAGES, 0.0))  # in place: the timers share it
-        self.times["consume"] += time.perf_counter() - t
-        return got
-
-    def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
-        t = time.perf_counter()
-        inner = sum(self.times[s] for s in ("embed", "score", "metrics"))
-        n = super()._process(tp, records)
+    def __call__(self, d: Daemon) -> None:
         now = time.perf_counter()
-        inner = sum(self.times[s] for s in ("embed", "score", "metrics")) - inner
-        self.times["decode"] += now - t - inner  # decode plus the loop's bookkeeping
-        if n and self._got_at is not None:
-            self.latencies.append((now - self._got_at, n))
-        if now - self._scraped >= 1.0:  # Prometheus scrapes every few seconds
+        if d.stats.events > self._seen and d.polled_at is not None:
+            if self.first_record is None:  # consume holds just the first poll's time
+                self.first_record = d.polled_at - d.stages.seconds["consume"]
+            self.latencies.append((now - d.polled_at, d.stats.events - self._seen))
+            self._seen = d.stats.events
+        if now - self._scraped >= 1.0:
             self._scraped = now
-            generate_latest(self.observer.metrics.registry)
-            self.times["metrics"] += time.perf_counter() - now
-        return n
-
-    def _checkpoint(self) -> None:
-        t = time.perf_counter()
-        super()._checkpoint()
-        self.times["commit"] += time.perf_counter() - t
+            generate_latest(d.observer.metrics.registry)
+            d.stages.add(metrics=time.perf_counter() - now)
+        if d.stats.events >= self.events and self.done_at is None:
+            d.sinks.producer.flush()  # the clock stops once every scored record is out
+            self.done_at = time.perf_counter()
+            d.stop.set()
 
 
 def produce(bootstrap: str, lines: list[bytes]) -> None:
@@ -212,39 +155,36 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
         create_topics(broker.bootstrap, [(TOPIC, 1)])
         produce(broker.bootstrap, lines)
         progress = Progress(None, out=log, every_s=2.0)
+        clock = StreamClock(events)
 
         def on_batch(d: Daemon) -> None:
             if not quiet:
                 progress(d)
-            if d.stats.events >= events and daemon.done_at is None:
-                d.sinks.producer.flush()  # the clock stops once every scored record is out
-                daemon.done_at = time.perf_counter()
-                d.stop.set()
+            clock(d)
 
-        daemon = BenchDaemon(cfg, broker.bootstrap, model, stop, on_batch=on_batch)
+        daemon = Daemon(cfg, broker.bootstrap, model, stop, on_batch=on_batch)
         daemon.run()
     report["rss_mb_end"] = rss_mb()
-    if daemon.done_at is None or daemon.first_record is None:
+    if clock.done_at is None or clock.first_record is None:
         raise FatalError(f"the daemon processed {daemon.stats.events} of {events} events")
-    elapsed = daemon.done_at - daemon.first_record
+    elapsed = clock.done_at - clock.first_record
     report["events_processed"] = daemon.stats.events
     report["elapsed_s"] = elapsed
     report["events_per_s"] = daemon.stats.events / elapsed
-    report["latency_p50_ms"] = _weighted_percentile(daemon.latencies, 50) * 1000
-    report["latency_p99_ms"] = _weighted_percentile(daemon.latencies, 99) * 1000
+    report["latency_p50_ms"] = _weighted_percentile(clock.latencies, 50) * 1000
+    report["latency_p99_ms"] = _weighted_percentile(clock.latencies, 99) * 1000
     text = daemon._text
     report["text_cache_hit_ratio"] = text.cache.hit_ratio if text else None
     report["texts_embedded"] = text.texts_embedded if text else 0
-    daemon.times["produce"] = daemon.sinks.busy_seconds  # (inside _process: not decode)
-    daemon.times["decode"] -= daemon.sinks.busy_seconds
-    busy = sum(daemon.times.values())
-    report["stage_seconds"] = {k: round(v, 4) for k, v in daemon.times.items()}
-    report["stage_share"] = {k: round(v / busy, 4) for k, v in daemon.times.items()}
-    report["not_embed_share"] = round(1 - daemon.times["embed"] / busy, 4)
+    times = daemon.stages.seconds
+    busy = daemon.stages.busy()
+    report["stage_seconds"] = {k: round(v, 4) for k, v in times.items()}
+    report["stage_share"] = {k: round(v / busy, 4) for k, v in times.items()}
+    report["not_embed_share"] = round(1 - times["embed"] / busy, 4)
     report["raw_encode_per_s_after"] = raw_encode_rate(model, raw_texts)
     report["raw_encode_per_s"] = (report["raw_encode_per_s_before"]
                                   + report["raw_encode_per_s_after"]) / 2
-    embed_s = daemon.times["embed"]
+    embed_s = times["embed"]
     report["embed_in_daemon_per_s"] = report["texts_embedded"] / embed_s if embed_s else None
     naive_lines = lines[:naive_sample]
     report["naive_loop_per_s"] = naive_loop_rate(model, cfg, naive_lines)

@@ -74,9 +74,9 @@ class EmbedConfig(_Model):
     model: str = Field("default", description='local sentence-transformers folder, or '
                        '"default"')
     profile: Literal["torch", "onnx-int8", "static"] = Field(
-        "torch", description="text back-end: torch (reference quality), onnx-int8 (~2x, "
-        "-0.002 AUROC on CLINC150), static (model2vec, ~100x, -0.07 AUROC); fast ones need "
-        "the [fast] extra")
+        "torch", description="text back-end: torch (reference quality), onnx-int8 (~1.8x "
+        "end to end, -0.002 AUROC on CLINC150), static (model2vec, ~55x end to end, -0.07 "
+        "AUROC); fast ones need the [fast] extra")
     cache_dir: str | None = Field(None, description="where onnx-int8/static models are built "
                                   "on first use; default ~/.cache/monitor/models")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present")

@@ -1,4 +1,5 @@
-"""Running totals of the daemon, for `monitor demo`'s progress and summary (and metrics)."""
+"""Running totals of the daemon (for `monitor demo`'s progress and summary, and metrics),
+and where its time goes (for `monitor bench`)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,27 @@ class Stats:
     outlier_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
     fraud_like_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
     precision: FlagPrecision = field(default_factory=FlagPrecision)
+
+
+STAGES = ("consume", "decode", "embed", "score", "metrics", "produce", "commit")
+
+
+class StageTimes:
+    """Busy seconds per stage of the loop. `consume` counts polls that returned records;
+    polls that returned none are `idle`, not work.
+
+    >>> t = StageTimes(); t.add(embed=0.5, score=0.25); t.add(embed=0.5)
+    >>> t.seconds["embed"], t.busy()
+    (1.0, 1.25)
+    """
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.idle = 0.0
+
+    def add(self, **seconds: float) -> None:
+        for stage, value in seconds.items():
+            self.seconds[stage] += value
+
+    def busy(self) -> float:
+        return sum(self.seconds.values())

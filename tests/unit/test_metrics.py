@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.config import DriftConfig, ScoreConfig
@@ -72,3 +73,36 @@ def test_names_follow_the_convention_and_revoked_partitions_vanish() -> None:
     m.forget("tx", 1)
     text = _scrape(reg)
     assert 'partition="1"' not in text and 'partition="0"' in text
+
+
+def test_batch_histogram_exposes_what_a_histogram_would() -> None:
+    from prometheus_client import Histogram
+
+    from monitor.sinks.histogram import BatchHistogram
+
+    buckets = (0.01, 0.1, 0.5, 1.0, 2.5)
+    values = np.random.default_rng(3).exponential(0.4, size=1_000)
+    values[:5] = buckets[:5]  # values on a bound belong to that bucket (le)
+    ref_reg, batch_reg = CollectorRegistry(), CollectorRegistry()
+    ref = Histogram("h_seconds", "Doc.", ["topic"], buckets=buckets, registry=ref_reg)
+    batched = BatchHistogram("h_seconds", "Doc.", ["topic"], buckets, batch_reg)
+    for v in values:
+        ref.labels("t").observe(float(v))
+    for part in np.array_split(values, 7):
+        batched.observe_many(("t",), part.tolist())
+    batched.observe_many(("t",), [])
+
+    def series(reg: CollectorRegistry) -> dict[str, float]:
+        out = {}
+        for line in _scrape(reg).splitlines():
+            if line.startswith("h_seconds") and "_created" not in line:
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    want, got = series(ref_reg), series(batch_reg)
+    assert want.keys() == got.keys() and len(want) == len(buckets) + 3
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-12), name  # sums: summation order
+    batched.remove(("t",))
+    assert series(batch_reg) == {}
