@@ -16,7 +16,8 @@ import orjson
 
 from monitor.errors import DecodeError
 
-MAGIC = b"MON1"
+MAGIC = b"MON2"  # the format marker: bumped when the state layout changes (2: list columns
+# in the segments' pending learning blocks)
 _ARRAY, _INT, _TUPLE = "__nd__", "__int__", "__tuple__"
 
 
@@ -73,6 +74,10 @@ def encode_state(state: dict[str, Any]) -> bytes:
 def decode_state(data: bytes) -> dict[str, Any]:
     """Inverse of `encode_state`; raises `DecodeError` on anything else."""
     if not data.startswith(MAGIC):
+        if data[:3] == MAGIC[:3]:
+            raise DecodeError(f"snapshot: format {data[:4].decode(errors='replace')} is from "
+                              f"another release (this one reads {MAGIC.decode()}); see the "
+                              "runbook's 'Upgrading'")
         raise DecodeError("snapshot: bad magic (not a monitor snapshot)")
     try:
         tree = _unpack(orjson.loads(zlib.decompress(data[len(MAGIC) :])))

@@ -198,3 +198,19 @@ def test_segmented_engine_does_not_depend_on_batch_boundaries() -> None:
     assert sa == sb
     assert [al.as_dict() for al in aa] == [al.as_dict() for al in ab]
     assert _equal(a.state_dict(), b.state_dict())
+
+
+def test_a_snapshot_of_another_format_is_refused_with_the_reason() -> None:
+    import zlib
+
+    import orjson
+
+    from monitor.state.codec import MAGIC
+
+    old = b"MON1" + zlib.compress(orjson.dumps({"a": 1}))
+    assert old[:4] != MAGIC
+    with pytest.raises(DecodeError, match="format MON1 is from another release"):
+        decode_state(old)
+    with pytest.raises(DecodeError, match="bad magic"):
+        decode_state(b"{}")
+    assert decode_state(encode_state({"a": 1})) == {"a": 1}
