@@ -43,12 +43,7 @@ class WindowGauges:
         self.flags: deque[bool] = deque(maxlen=window)
         self.recent_ids: deque[str] = deque(maxlen=examples)
 
-    def update(self, centroid: int, outlier: bool, event_id: str) -> None:
-        self.centroids.append(centroid)
-        self.flags.append(outlier)
-        self.recent_ids.append(event_id)
-
-    def update_many(self, centroids: list[int], outliers: list[bool], ids: list[str]) -> None:
+    def update(self, centroids: list[int], outliers: list[bool], ids: list[str]) -> None:
         self.centroids.extend(centroids)
         self.flags.extend(outliers)
         self.recent_ids.extend(ids)

@@ -52,8 +52,6 @@ class ShiryaevRoberts:
     >>> e = ShiryaevRoberts(threshold=1e3)
     >>> [(i, round(r)) for i, r in e.update_many([0.5] * 1000 + [1e-3] * 3)]  # in one call
     [(1001, 1217)]
-    >>> (e.statistic, e.peak, e.alarms) == (d.statistic, d.peak, d.alarms)
-    True
     """
 
     name = "shiryaev_roberts"
@@ -65,20 +63,12 @@ class ShiryaevRoberts:
         self.alarms = 0
 
     def update(self, p: float) -> bool:
-        self.statistic = (1.0 + self.statistic) * mixture_bet(p)
-        self.peak = max(self.peak, self.statistic)
-        if self.statistic >= self.threshold:
-            self.alarms += 1
-            self.peak = self.statistic
-            self.statistic = 0.0
-            return True
-        return False
+        """One p-value; True if the statistic crossed the threshold (and was reset)."""
+        return bool(self.update_many([p]))
 
     def update_many(self, ps: list[float]) -> list[tuple[int, float]]:
-        """`update` for each p-value in order; returns (position, peak) of each crossing.
-
-        The same arithmetic as `update`, in one tight loop: this runs once per event.
-        """
+        """R_n = (1 + R_{n-1})·g(p_n) for each p-value in order; returns (position,
+        statistic) of each crossing. `mixture_bet` is inlined: this runs once per event."""
         r, peak, c = self.statistic, self.peak, self.threshold
         log, floor = math.log, _P_FLOOR
         crossings: list[tuple[int, float]] = []

@@ -46,19 +46,6 @@ def conformal_p_values(scores: Floats, calibration_sorted: Floats) -> Floats:
     return p_values_from_ranks(lo, lo, len(calibration_sorted), np.zeros(len(lo)))[0]
 
 
-def smoothed_p_values(
-    scores: Floats, calibration_sorted: Floats, uniforms: Floats
-) -> Floats:
-    """The smoothed p-value of `p_values_from_ranks` for each score.
-
-    >>> smoothed_p_values(np.array([1.0]), np.array([0.5, 1.0, 3.0]), np.array([0.5])).tolist()
-    [0.5]
-    """
-    lo = np.searchsorted(calibration_sorted, scores, side="left")
-    hi = np.searchsorted(calibration_sorted, scores, side="right")
-    return p_values_from_ranks(lo, hi, len(calibration_sorted), uniforms)[1]
-
-
 class SortedWindow:
     """The last `size` values in arrival order, also kept sorted for rank lookups."""
 
@@ -138,9 +125,6 @@ class CalibrationReservoir:
 
     def p_values(self, scores: Floats) -> Floats:
         return conformal_p_values(scores, self.window.sorted)
-
-    def smoothed(self, scores: Floats, uniforms: Floats) -> Floats:
-        return smoothed_p_values(scores, self.window.sorted, uniforms)
 
     def state_dict(self) -> dict[str, Any]:
         return self.window.state_dict()

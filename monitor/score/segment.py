@@ -99,7 +99,7 @@ class SegmentModel:
                 b: int) -> list[Alarm]:
         """Feed this segment's rows `a:b` of a scoring pass (all within one learning
         block) to the drift detector and gauges, defer what they teach, and learn once
-        the block is complete. Returns (row, statistic) for each drift alarm.
+        the block is complete. Returns (row, statistic, gauges) for each drift alarm.
 
         Learning (reference, calibration, prototypes, warm-up fit) waits for the block so
         every row of a block is scored against the same state whether the block arrived
@@ -132,8 +132,8 @@ class SegmentModel:
             if now is None or now > self.drift_cfg.hysteresis:
                 # describe the window as it stood at the alarm, whatever followed it in
                 # the same batch: the explanation must not depend on batch boundaries
-                self.gauges.update_many(res.centroid[a + seen : a + i + 1],
-                                        res.outlier[a + seen : a + i + 1], ids[seen : i + 1])
+                self.gauges.update(res.centroid[a + seen : a + i + 1],
+                                   res.outlier[a + seen : a + i + 1], ids[seen : i + 1])
                 seen = i + 1
                 alarms.append((i, stat, self.gauge_snapshot()))
                 self._rebaseline = self.drift_cfg.rebaseline
@@ -142,7 +142,7 @@ class SegmentModel:
             self.since_alarm = b - a - 1 - last
         elif since is not None:
             self.since_alarm = since + b - a
-        self.gauges.update_many(res.centroid[a + seen : b], res.outlier[a + seen : b], ids[seen:])
+        self.gauges.update(res.centroid[a + seen : b], res.outlier[a + seen : b], ids[seen:])
         self.outliers += sum(res.outlier[a:b])
         return alarms
 

@@ -83,7 +83,9 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any], Any
         lambda d: [d.update(0.01) for _ in range(5)],
     ),
     "WindowGauges": (
-        lambda: (g := WindowGauges(5), [g.update(i % 3, i % 4 == 0, str(i)) for i in range(9)])[0],
+        lambda: (g := WindowGauges(5), g.update([i % 3 for i in range(9)],
+                                                [i % 4 == 0 for i in range(9)],
+                                                [str(i) for i in range(9)]))[0],
         lambda: WindowGauges(2),
         lambda g: g.snapshot(np.array([0.2, 0.3, 0.5]), np.eye(3, dtype=np.float32)),
     ),
