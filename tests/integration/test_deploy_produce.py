@@ -28,15 +28,21 @@ from tests.integration.daemon_helpers import (
 from tests.integration.deploy_helpers import DEPLOY
 
 
+def _produce(bootstrap: str, topic: str, events: int,
+             chunk: int) -> subprocess.CompletedProcess[str]:
+    """The compose stack's producer, as a process, unpaced."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.source.produce", "--bootstrap", bootstrap,
+         "--topic", topic, "--events", str(events), "--rate", "0", "--chunk", str(chunk),
+         "--connect-timeout", "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=90)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_produces_exactly_n_keyed_records_with_unique_ids(broker: EmbeddedBroker) -> None:
     topic = new_topic(broker.bootstrap, 3)
-    out = subprocess.run(
-        [sys.executable, "-m", "monitor.source.produce", "--bootstrap", broker.bootstrap,
-         "--topic", topic, "--events", "1500", "--rate", "0", "--chunk", "1000",
-         "--connect-timeout", "20"],
-        cwd=ROOT, capture_output=True, text=True, timeout=90)
+    out = _produce(broker.bootstrap, topic, events=1500, chunk=1000)
     assert out.returncode == 0, out.stderr
     assert "1,500 of 1,500 records delivered" in out.stderr
     records = read_all(broker.bootstrap, topic, 3)
@@ -91,11 +97,7 @@ def test_demo_feed_is_scored_by_the_deploy_config(broker: EmbeddedBroker, tmp_pa
     compose file and a test must): every valid event comes out scored, every poison line
     dead-lettered, with the segment the config names."""
     topic = new_topic(broker.bootstrap, 3)
-    out = subprocess.run(
-        [sys.executable, "-m", "monitor.source.produce", "--bootstrap", broker.bootstrap,
-         "--topic", topic, "--events", "600", "--rate", "0", "--chunk", "300",
-         "--connect-timeout", "20"],
-        cwd=ROOT, capture_output=True, text=True, timeout=90)
+    out = _produce(broker.bootstrap, topic, events=600, chunk=300)
     assert out.returncode == 0, out.stderr
     config_path = DEPLOY / "config" / "monitor.yaml"
     fields = load_config(config_path, {"MONITOR_WEBHOOK_SECRET": "x"}).fields

@@ -13,6 +13,17 @@ def _blobs(rng: np.random.Generator, n: int, centres: np.ndarray, spread: float)
                         .astype(np.float32))
 
 
+def _outlier_rate(model: SegmentModel, x: np.ndarray, after: int = 0) -> float:
+    """Share of rows flagged, streaming `x` in blocks of 16, past warm-up and row `after`."""
+    flags: list[bool] = []
+    for i in range(0, len(x), 16):
+        res = model.process(x[i : i + 16], [str(j) for j in range(i, i + 16)],
+                            [None] * 16, [None] * 16)
+        if not res.warming_up and i >= after:
+            flags.extend(res.outlier)
+    return float(np.mean(flags))
+
+
 def test_reservoir_matches_brute_force_p_values() -> None:
     rng = np.random.default_rng(1)
     res = CalibrationReservoir(50)
@@ -30,13 +41,7 @@ def test_false_positive_rate_is_about_alpha_without_drift() -> None:
     cfg = ScoreConfig(alpha=0.05, warmup=400, reservoir=1000, k=6)
     model = SegmentModel(cfg, DriftConfig(), threshold=1e9, seed=0)
     x = _blobs(rng, 6400, centres, 0.3)
-    flags = []
-    for i in range(0, len(x), 16):
-        res = model.process(x[i : i + 16], [str(j) for j in range(i, i + 16)],
-                            [None] * 16, [None] * 16)
-        if not res.warming_up:
-            flags.extend(res.outlier)
-    rate = float(np.mean(flags))
+    rate = _outlier_rate(model, x)
     assert 0.03 < rate < 0.07, rate
 
 
@@ -88,12 +93,7 @@ def test_no_threshold_ratchet_over_many_reservoir_turnovers() -> None:
     cfg = ScoreConfig(alpha=0.01, warmup=400, reservoir=500, k=5)
     model = SegmentModel(cfg, DriftConfig(), threshold=1e12, seed=0)
     x = _blobs(rng, 10_400, centres, 0.3)
-    flags = []
-    for i in range(0, len(x), 16):
-        res = model.process(x[i : i + 16], ["e"] * 16, [None] * 16, [None] * 16)
-        if not res.warming_up and i >= 2_000:
-            flags.extend(res.outlier)
-    rate = float(np.mean(flags))
+    rate = _outlier_rate(model, x, after=2_000)
     assert 0.005 < rate < 0.02, rate
 
 
