@@ -58,11 +58,7 @@ DEMO_CONFIG: dict[str, Any] = {
         "categorical": ["country", "category"],
         "required": ["merchant"],
     },
-    # learn from every event that is not an outlier (learn_p = alpha): the stream is
-    # stationary until the injected drift, and then its p-values stay uniform. With the
-    # default learn_p (0.2) 15% of those p-values fall below 0.1 and the detector may
-    # fire on that before the drift (see the README's "Known limits")
-    "score": {"warmup": 500, "alpha": 0.001, "learn_p": 0.001},
+    "score": {"warmup": 500, "alpha": 0.001},
     "drift": {"horizon": 10_000, "window": 300, "hysteresis": 300},
 }
 
@@ -85,8 +81,10 @@ def _event(rng: np.random.Generator, i: int, ts: float,
 
 def generate(events: int, seed: int = 7, drift_at: float | None = 0.6,
              fraud_bursts: int = 3, burst_size: int = 8, malformed: int = 10,
-             start_ts: float = 1_767_225_600.0) -> tuple[list[bytes], Truth]:
+             start_ts: float = 1_767_225_600.0,
+             first_id: int = 0) -> tuple[list[bytes], Truth]:
     """`events` JSON lines (bytes) plus `malformed` poison lines, and the truth about them.
+    Event ids count from `first_id` (`monitor demo` appends chunks to a running stream).
 
     Normal traffic draws from five categories; after `drift_at` (a share of the stream)
     half the traffic moves to categories never seen before. Each fraud burst is
@@ -113,7 +111,7 @@ def generate(events: int, seed: int = 7, drift_at: float | None = 0.6,
             merchant = FRAUD[0][int(rng.integers(len(FRAUD[0])))]
             night = ts - (ts % 86_400) + 3 * 3_600 + 86_400
             for _ in range(min(burst_size, events - i)):
-                row = {"id": f"tx-{i:07d}", "ts": night + i, "merchant": merchant,
+                row = {"id": f"tx-{first_id + i:07d}", "ts": night + i, "merchant": merchant,
                        "category": "transfers",
                        "description": FRAUD[1][int(rng.integers(len(FRAUD[1])))],
                        "amount": round(float(2_500 * math.exp(rng.normal(0, 0.3))), 2),
@@ -121,10 +119,11 @@ def generate(events: int, seed: int = 7, drift_at: float | None = 0.6,
                 truth.fraud_ids.append(str(row["id"]))
                 lines.append(orjson.dumps(row))
                 i += 1
-            truth.fraud_bursts.append((first, i - 1))
+            truth.fraud_bursts.append((first_id + first, first_id + i - 1))
             continue
         drifted = drift_index is not None and i >= drift_index and rng.random() < 0.5
-        lines.append(orjson.dumps(_event(rng, i, ts, DRIFT_CATEGORIES if drifted else CATEGORIES)))
+        row = _event(rng, first_id + i, ts, DRIFT_CATEGORIES if drifted else CATEGORIES)
+        lines.append(orjson.dumps(row))
         i += 1
     poison = [b"{not json", b"[1, 2, 3]", b'{"id": "x", "merchant": null}', b'"just a string"',
               b'{"id": "tx-bad", "merchant": "Tesco", "amount": "lots"}']
