@@ -7,7 +7,9 @@ loopback port. Nothing leaves 127.0.0.1 and nothing is written to disk.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -19,6 +21,7 @@ from typing import Any
 from monitor.errors import FatalError
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def tansu_binary() -> Path:
@@ -66,7 +69,11 @@ class EmbeddedBroker:
             [str(tansu_binary()), "broker", "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
              "--cluster-id", f"monitor-{self.port}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # its own process group: Ctrl+C in a terminal signals the whole foreground
+            # group, and the broker must outlive the daemon's final checkpoint (stop()
+            # ends it); and it dies with us should we be killed outright
+            process_group=0, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + self.start_timeout_s
         while not _answers(self.port):
             if self.proc.poll() is not None:
@@ -95,6 +102,13 @@ class EmbeddedBroker:
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the broker's child process, before exec: on Linux, have the kernel send SIGTERM
+    when the parent dies, so a killed monitor leaves no broker behind."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: only stop() ends it
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _admin_options(bootstrap: str | list[str],
