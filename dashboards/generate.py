@@ -88,7 +88,7 @@ def overview() -> dict[str, Any]:
               ((rate.format(m="monitor_events_consumed_total"), "consumed {{topic}}"),
                (rate.format(m="monitor_events_scored_total"), "scored {{topic}}"))),
         Panel("Consumer lag", "Records behind the high watermark, per partition.", "short",
-              (("max by (topic, partition) (monitor_consumer_lag{" + SEL + "})",
+              (("max by (topic, partition) (monitor_consumer_lag_records{" + SEL + "})",
                 "{{topic}}/{{partition}}"),)),
         Panel("Processing latency", "Event time to scored: p50 and p99.", "s",
               (("histogram_quantile(0.5, sum by (le) (rate("
@@ -146,9 +146,9 @@ def segment_drilldown() -> dict[str, Any]:
               "reference's.", "short", (("max(monitor_centroid_shift{" + s + "})", "shift"),)),
         Panel("Occupancy divergence", "Jensen-Shannon divergence (bits) of cluster occupancy, "
               "window vs reference.", "short",
-              (("max(monitor_occupancy_divergence{" + s + "})", "JS divergence"),)),
+              (("max(monitor_occupancy_divergence_bits{" + s + "})", "JS divergence"),)),
         Panel("Outlier rate", "Window outlier rate and the long-run rate.", "percentunit",
-              (("max(monitor_window_outlier_rate{" + s + "})", "window"),
+              (("max(monitor_window_outlier_ratio{" + s + "})", "window"),
                ("sum(rate(monitor_outliers_total{" + s + "}[15m])) / "
                 "sum(rate(monitor_segment_events_total{" + s + "}[15m]))", "15m"))),
         Panel("Events", "Events per second in the segment.", "ops",

@@ -160,6 +160,9 @@ class Daemon:
             if self._text is not None:
                 cache = self._text.cache
                 self.observer.cache_ratio = lambda: cache.hit_ratio
+            if self.k.feedback_topic:
+                prec = self.stats.precision
+                self.observer.flags = lambda: (prec.true_positives, prec.false_positives)
             subscribe(consumer, k, Rebalance(consumer, self._on_revoked, self._on_assigned))
             try:
                 self._loop()
@@ -222,7 +225,9 @@ class Daemon:
             self.stages.add(commit=time.perf_counter() - start)
         if done:
             self.stats.checkpoints += 1
-            self.observer.checkpointed(time.perf_counter() - start, ok=True)
+        # nothing to commit is a success too: all state is durable as of now, and an idle
+        # daemon must not look like one whose checkpoints fail
+        self.observer.checkpointed(time.perf_counter() - start, ok=True)
 
     def _lag(self, topic: str, partition: int) -> int | None:
         tp, st = TopicPartition(topic, partition), self.states.get(TopicPartition(topic, partition))
@@ -233,7 +238,8 @@ class Daemon:
         s = self.stats
         return {"ready": self.ready()[1], "healthy": self.healthy()[1], "events": s.events,
                 "scored": s.scored, "outliers": s.outliers, "dead_letters": s.dead_letters,
-                "alarms": s.alarms_total, "checkpoints": s.checkpoints}
+                "alarms": s.alarms_total, "checkpoints": s.checkpoints,
+                "feedback": s.feedback, "flag_precision": s.precision.precision}
 
     # -- rebalance ----------------------------------------------------------------------
     def _on_revoked(self, tps: list[TopicPartition]) -> None:

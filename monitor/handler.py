@@ -112,6 +112,8 @@ class BatchHandler:
             except DecodeError as err:
                 self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
                                        r.offset, r.timestamp)
+                self.stats.dead_letters += 1
+                self.observer.dead_letter(tp.topic, tp.partition)
                 continue
             if ev.label is not None:
                 events.append(ev)

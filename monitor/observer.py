@@ -13,7 +13,7 @@ import math
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -43,6 +43,7 @@ class Observer:
         self.lag: Callable[[str, int], int | None] = lambda t, p: None
         self.cache_ratio: Callable[[], float | None] = lambda: None
         self.alerts_pending: Callable[[], int | None] = lambda: None
+        self.flags: Callable[[], tuple[int, int] | None] = lambda: None  # feedback on flags
         self.sink_checkpoint: Callable[[], None] = lambda: None
         self.drifting: set[tuple[str, int, str]] = set()
         self.last_alarm: dict[str, Any] | None = None
@@ -80,7 +81,8 @@ class Observer:
         if self.submit is not None:
             for ev, s in zip(events, scores, strict=True):
                 if s.outlier:
-                    self.submit(outlier_alert(topic, ev, s, pipeline, now))
+                    self.submit(outlier_alert(topic, ev, s, pipeline, now,
+                                              self.cfg.alerts.allow_fields))
         for alarm in alarms:
             self.last_alarm = {"topic": topic, "partition": partition, **alarm.as_dict()}
             if self.submit is not None:
@@ -108,18 +110,14 @@ class Observer:
             elif key in self.drifting:
                 self.drifting.discard(key)
                 if self.submit is not None:
-                    self.submit(Alert(kind="drift", status="resolved",
-                                      labels={"topic": topic, "segment": name},
-                                      annotations={"summary": f"drift in {topic} segment "
-                                                   f"{name} resolved"},
-                                      starts_at=now, ends_at=now))
+                    self.submit(drift_resolved(topic, name, now))
 
     # -- read side ------------------------------------------------------------------------
     def view(self) -> ProcessView:
         with self.lock:
             parts = [PartitionView(t, p, pl.engine, self.lag(t, p))
                      for (t, p), pl in sorted(self.partitions.items())]
-            return ProcessView(parts, self.cache_ratio(), self.alerts_pending())
+            return ProcessView(parts, self.cache_ratio(), self.alerts_pending(), self.flags())
 
     def status(self, extra: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -176,8 +174,13 @@ def open_alert_sink(cfg: MonitorConfig, observer: Observer, env: Mapping[str, st
     stack.callback(detach)
 
 
-def deviating_features(event: Event, pipeline: Pipeline, top: int = 3) -> list[dict[str, Any]]:
-    """The numeric fields furthest from their robust centre, as robust z-scores."""
+def deviating_features(event: Event, pipeline: Pipeline, top: int = 3,
+                       allow: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The numeric fields furthest from their robust centre, as robust z-scores.
+
+    Field names and z-scores say why without saying what: the event's own value is added
+    only for fields in `allow` (``alerts.allow_fields``), so no value leaks by default.
+    """
     tab = pipeline.encoder.tabular
     if tab is None or not tab.numeric:
         return []
@@ -188,25 +191,48 @@ def deviating_features(event: Event, pipeline: Pipeline, top: int = 3) -> list[d
             continue
         v = float(signed_log(x)) if f.log else x  # type: ignore[arg-type]
         z = (v - tab.scaler.center[j]) / tab.scaler.spread[j]
-        out.append({"field": f.name, "value": x, "z": round(float(z), 2)})
+        item: dict[str, Any] = {"field": f.name, "z": round(float(z), 2)}
+        if f.name in allow:
+            item["value"] = x
+        out.append(item)
     return sorted(out, key=lambda d: -abs(d["z"]))[:top]
 
 
-def outlier_alert(topic: str, event: Event, s: Score, pipeline: Pipeline,
-                  now: float) -> Alert:
+def outlier_alert(topic: str, event: Event, s: Score, pipeline: Pipeline, now: float,
+                  allow: Collection[str] = ()) -> Alert:
     """One outlier; the sink groups a storm of them into counted notifications."""
     model = pipeline.engine.segments.get(s.segment)
     ref = model.reference if model is not None else None
     exemplars = list(ref.exemplars[s.centroid]) if ref is not None and s.centroid >= 0 else []
+    return explain_outlier(topic, s, now, exemplars=exemplars,
+                           features=deviating_features(event, pipeline, allow=allow),
+                           fields={k: v for k, v in event.fields.items() if k in allow})
+
+
+def explain_outlier(topic: str, s: Score, now: float, *, exemplars: Sequence[str] = (),
+                    features: Sequence[dict[str, Any]] = (),
+                    fields: Mapping[str, Any] | None = None) -> Alert:
+    """The outlier alert for score `s`: the one shape every receiver and test sees.
+
+    `details["event_id"]` names the event (the sink ranks and shows the worst ones);
+    `fields` should already be allow-listed, the sink redacts them again regardless.
+    """
     return Alert(
         kind="outlier", status="firing", labels={"topic": topic, "segment": s.segment},
         annotations={"summary": f"outlier in {topic} segment {s.segment}"},
         details={"event_id": s.event_id, "score": s.score, "p_value": s.p_value,
                  "fraud_similarity": s.fraud_similarity, "risk": s.risk,
-                 "nearest_centroid": s.centroid, "centroid_exemplars": exemplars,
-                 "deviating_features": deviating_features(event, pipeline),
-                 "fields": dict(event.fields)},
+                 "nearest_centroid": s.centroid, "centroid_exemplars": list(exemplars),
+                 "deviating_features": [dict(f) for f in features],
+                 "fields": dict(fields or {})},
         starts_at=now)
+
+
+def drift_resolved(topic: str, segment: str, now: float) -> Alert:
+    """The segment stayed quiet for the hysteresis: same fingerprint as its firing alert."""
+    return Alert(kind="drift", status="resolved", labels={"topic": topic, "segment": segment},
+                 annotations={"summary": f"drift in {topic} segment {segment} resolved"},
+                 starts_at=now, ends_at=now)
 
 
 def drift_alert(topic: str, alarm: DriftAlarm, now: float) -> Alert:

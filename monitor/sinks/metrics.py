@@ -60,6 +60,7 @@ class ProcessView:
     partitions: list[PartitionView] = field(default_factory=list)
     cache_hit_ratio: float | None = None
     alerts_pending: int | None = None
+    flags: tuple[int, int] | None = None  # outlier flags confirmed, refuted by feedback
 
 
 class Metrics:
@@ -162,9 +163,9 @@ class StateCollector(Collector):
             "alarms": _family("counter", "monitor_drift_alarms", "Drift alarms raised.", det),
             "shift": _family("gauge", "monitor_centroid_shift", "1 - cosine between the recent "
                              "window's and the reference's mass centres.", seg),
-            "occ": _family("gauge", "monitor_occupancy_divergence", "Jensen-Shannon divergence "
-                           "(bits) of window vs reference cluster occupancy.", seg),
-            "rate": _family("gauge", "monitor_window_outlier_rate", "Share of outliers in the "
+            "occ": _family("gauge", "monitor_occupancy_divergence_bits", "Jensen-Shannon "
+                           "divergence (bits) of window vs reference cluster occupancy.", seg),
+            "rate": _family("gauge", "monitor_window_outlier_ratio", "Share of outliers in the "
                             "recent window (compare with alpha).", seg),
             "centroids": _family("gauge", "monitor_reference_centroids", "Centroids in the "
                                  "segment's reference.", seg),
@@ -176,8 +177,8 @@ class StateCollector(Collector):
                                 ["topic", "partition"]),
             "evicted": _family("counter", "monitor_segments_evicted", "Segments evicted by the "
                                "max_segments cap.", ["topic", "partition"]),
-            "lag": _family("gauge", "monitor_consumer_lag", "Records behind the partition's "
-                           "high watermark.", ["topic", "partition"]),
+            "lag": _family("gauge", "monitor_consumer_lag_records", "Records behind the "
+                           "partition's high watermark.", ["topic", "partition"]),
         }
         named = self.named_segments(view.partitions)
         now = self.clock()
@@ -194,6 +195,15 @@ class StateCollector(Collector):
         if view.alerts_pending is not None:
             pending.add_metric([], view.alerts_pending)
         yield pending
+        confirmed = CounterMetricFamily("monitor_flags_confirmed", "Outlier flags that "
+                                        "feedback later confirmed as fraud.")
+        refuted = CounterMetricFamily("monitor_flags_refuted", "Outlier flags that feedback "
+                                      "later labelled not fraud.")
+        if view.flags is not None:
+            confirmed.add_metric([], view.flags[0])
+            refuted.add_metric([], view.flags[1])
+        yield confirmed
+        yield refuted
 
     def _partition(self, pv: PartitionView, named: set[str], now: float,
                    fam: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ import httpx
 import pytest
 from alerts_helpers import Receiver, free_port
 
-from monitor.events import Alert
+from monitor.events import DriftAlarm
+from monitor.observer import drift_alert, drift_resolved
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -115,8 +116,11 @@ def test_drift_alert_fires_and_resolves_in_alertmanager(
         poll_interval_seconds=0.05,
     )
     sink = AlertSink(cfg, tmp_path / "state")
-    labels = {"segment": "groceries", "detector": "shiryaev_roberts"}
-    details = {"statistic": 2.4e5, "threshold": 1e5, "grown": [3, 7], "shrunk": [1]}
+    alarm = DriftAlarm(index=5000, segment="groceries", statistic=2.4e5, threshold=1e5,
+                       detector="shiryaev_roberts", grown=(3, 7), shrunk=(1,),
+                       examples=("tx-4998", "tx-4999"))
+    firing = drift_alert("payments", alarm, time.time())  # the observer's own builders
+    labels = firing.labels
     query = {"filter": 'alertname="MonitorDrift"'}
 
     def listed() -> list[dict[str, Any]]:
@@ -125,13 +129,15 @@ def test_drift_alert_fires_and_resolves_in_alertmanager(
         return list(answer.json())
 
     try:
-        sink.submit(Alert("drift", "firing", labels, {"summary": "drift in groceries"}, details))
+        sink.submit(firing)
         assert sink.flush(timeout=10.0)
         [shown] = wait_until(listed, 10.0, "the drift alert in GET /api/v2/alerts")
         assert shown["status"]["state"] == "active"
         assert shown["labels"] == {**labels, "alertname": "MonitorDrift", "kind": "drift"}
-        assert shown["annotations"]["summary"] == "drift in groceries"
-        assert '"grown":[3,7]' in shown["annotations"]["details"]
+        assert shown["annotations"]["summary"] == "drift in payments segment groceries"
+        assert "2.4e+05 >= 1e+05" in shown["annotations"]["description"]
+        assert '"grown_clusters":[3,7]' in shown["annotations"]["details"]
+        assert '"example_ids":["tx-4998","tx-4999"]' in shown["annotations"]["details"]
 
         def am_said(status: str) -> list[dict[str, Any]]:
             return [d for d in echo.accepted if d.get("status") == status]
@@ -139,7 +145,7 @@ def test_drift_alert_fires_and_resolves_in_alertmanager(
         wait_until(lambda: am_said("firing"), 15.0, "Alertmanager's firing notification")
 
         time.sleep(1.0)  # the drift ends a moment later
-        sink.submit(Alert("drift", "resolved", labels, ends_at=time.time()))
+        sink.submit(drift_resolved("payments", "groceries", time.time()))
         assert sink.flush(timeout=10.0)
         wait_until(lambda: listed() == [], 10.0, "the alert to leave the active list")
         [resolved] = wait_until(

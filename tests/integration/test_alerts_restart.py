@@ -28,7 +28,8 @@ OUTLIERS = 250
 
 CHILD = """
 import json, sys, time
-from monitor.events import Alert
+from monitor.events import Alert, Score
+from monitor.observer import explain_outlier
 from monitor.sinks.alerts import AlertsConfig, AlertSink
 
 cfg = AlertsConfig.model_validate_json(sys.argv[1])
@@ -37,7 +38,8 @@ if sys.argv[3] == "produce":
     for i in range(int(sys.argv[4])):
         sink.submit(Alert("drift", "firing", {"segment": f"s{i}"}, details={"statistic": 99.0}))
     for i in range(int(sys.argv[5])):
-        sink.submit(Alert("outlier", "firing", {"segment": "s0"}, details={"id": str(i)}))
+        s = Score(f"tx-{i}", "s0", 3.0, 1e-4, True, 0.0, 0.1, i / 1000, 0)
+        sink.submit(explain_outlier("tx", s, time.time()))
     sink.route(time.time(), force=True)  # committed to the outbox before any delivery
     sink.start()
     deadline = time.monotonic() + 10

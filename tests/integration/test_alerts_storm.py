@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -10,7 +11,8 @@ import httpx
 import pytest
 from alerts_helpers import Receiver
 
-from monitor.events import Alert
+from monitor.events import Alert, Score
+from monitor.observer import explain_outlier
 from monitor.sinks.alerts import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -56,17 +58,14 @@ def test_ten_thousand_outliers_in_ten_seconds_are_a_bounded_few_notifications(
             for i in range(1000):
                 risk = rng.random()
                 risks.append(risk)
-                sink.submit(
-                    Alert(
-                        "outlier",
-                        "firing",
-                        {"segment": "card-present"},
-                        details={
-                            "id": f"e{batch}-{i}",
-                            "risk": risk,
-                            "p_value": 1e-4,
-                            "fields": {"merchant": "ACME", "card_number": "4111"},
-                        },
+                score = Score(f"e{batch}-{i}", "card-present", 3.0, 1e-4, True, 0.0, 0.1, risk, 0)
+                sink.submit(  # the observer's own builder: the shape production sends
+                    explain_outlier(
+                        "tx",
+                        score,
+                        time.time(),
+                        features=[{"field": "amount", "z": 8.0, "value": 98765.4321}],
+                        fields={"merchant": "ACME", "card_number": "4111-1111-1111-1111"},
                     )
                 )
             time.sleep(0.3)
@@ -90,6 +89,9 @@ def test_ten_thousand_outliers_in_ten_seconds_are_a_bounded_few_notifications(
         for alert in doc["alerts"]:
             assert len(alert["examples"]) <= EXAMPLES
             assert all(e["fields"] == {"merchant": "ACME"} for e in alert["examples"])
+            assert all(e["event_id"].startswith("e") for e in alert["examples"])
+            text = json.dumps(alert)  # neither the card number nor the amount got out
+            assert "4111-1111" not in text and "98765" not in text
 
 
 @pytest.mark.timeout(60)

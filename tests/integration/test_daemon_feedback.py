@@ -67,9 +67,18 @@ def test_feedback_topic_adds_fraud_prototypes(broker: EmbeddedBroker, tmp_path: 
     try:
         wait_until(lambda: committed(bootstrap, group, topic, 1)[0] == len(lines), 60,
                    "stream consumed")
-        produce(bootstrap, feedback, fraud)
-        wait_until(lambda: committed(bootstrap, group, feedback, 1)[0] == len(fraud), 60,
+        produce(bootstrap, feedback, [*fraud, b"{not json"])
+        wait_until(lambda: committed(bootstrap, group, feedback, 1)[0] == len(fraud) + 1, 60,
                    "feedback consumed and committed")
+        status = orjson.loads(daemon.get("/status")[1])
+        # a poison feedback record is dead-lettered and counted like any other
+        assert status["dead_letters"] == 1 and status["feedback"] == len(fraud), status
+        metrics = daemon.get("/metrics")[1]
+        assert f'monitor_events_dead_lettered_total{{partition="0",topic="{feedback}"}} 1.0' \
+            in metrics, metrics
+        # nothing flagged was labelled yet: zero, but exported
+        assert "monitor_flags_confirmed_total 0.0" in metrics
+        assert "monitor_flags_refuted_total 0.0" in metrics
         assert daemon.stop() == 0, daemon.output()
     finally:
         daemon.stop()

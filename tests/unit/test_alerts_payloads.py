@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from monitor.events import Score
+from monitor.observer import explain_outlier
 from monitor.sinks.alerts.config import AlertsConfig
 from monitor.sinks.alerts.payloads import SCHEMA, alertmanager, document, render, slack
 from monitor.sinks.alerts.router import Notification
@@ -24,7 +26,7 @@ def alert(kind: str, status: str, ends: float | None = None) -> dict[str, object
         "total_count": 9,
         "repeat": False,
         "details": {"p_value": 0.001, "score": 2.5, "fields": {}},
-        "examples": [{"id": "e9", "risk": 0.9}],
+        "examples": [{"event_id": "e9", "risk": 0.9}],
     }
 
 
@@ -67,3 +69,18 @@ def test_alertmanager_shape_resolves_with_real_end() -> None:
     outlier = alertmanager(document(note(alert("outlier", "firing")), "x"), 1000.0, CFG)[0]
     assert outlier["endsAt"] == "1970-01-01T00:17:40.000Z"  # now + 2 x group interval
     assert outlier["labels"]["alertname"] == "MonitorOutliers"
+
+
+def test_slack_worst_ids_from_real_outlier_details() -> None:
+    s = Score("tx-42", "s-1", 3.0, 1e-4, True, 0.1, 0.2, 0.97, 2)
+    details = explain_outlier("payments", s, 100.0, exemplars=["tx-1"]).details
+    a = {**alert("outlier", "firing"), "details": details, "examples": [details]}
+    body = slack(document(note(a), "id"))["blocks"][1]["text"]["text"]
+    assert "worst: tx-42" in body and "?" not in body
+    assert "p_value=0.0001" in body and "risk=0.97" in body
+
+
+def test_slack_example_id_falls_back_to_id_then_question_mark() -> None:
+    a = {**alert("outlier", "firing"), "examples": [{"id": "old"}, {"risk": 1.0}]}
+    body = slack(document(note(a), "id"))["blocks"][1]["text"]["text"]
+    assert "worst: old, ?" in body

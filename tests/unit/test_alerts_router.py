@@ -8,7 +8,8 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from monitor.events import Alert
+from monitor.events import Alert, Score
+from monitor.observer import explain_outlier
 from monitor.sinks.alerts.config import AlertsConfig, ReceiverConfig
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.router import AlertRouter, Notification, fingerprint
@@ -32,11 +33,15 @@ def drift(status: str, segment: str = "s1", t: float = 0.0) -> Alert:
 
 
 def outlier(i: int, segment: str = "s1", risk: float = 0.0) -> Alert:
-    return Alert(
-        "outlier",
-        "firing",
-        {"segment": segment},
-        details={"id": f"e{i}", "risk": risk, "fields": {"merchant": "m", "pan": "4111"}},
+    """Built by the observer's own builder, so tests see the shape production sends."""
+    s = Score(f"e{i}", segment, 3.0, 1e-4, True, 0.0, 0.2, risk, 0)
+    return explain_outlier(
+        "tx",
+        s,
+        0.0,
+        exemplars=["r1", "r2"],
+        features=[{"field": "amount", "z": 9.5, "value": 50_000.0}],
+        fields={"merchant": "m", "pan": "4111"},
     )
 
 
@@ -134,16 +139,28 @@ def test_worst_examples_are_the_highest_risk_and_redacted() -> None:
     [note] = r.due(1.0)
     [alert] = note.alerts
     assert alert["count"] == 4
-    assert [e["id"] for e in alert["examples"]] == ["e1", "e3"]
+    assert [e["event_id"] for e in alert["examples"]] == ["e1", "e3"]
     assert alert["examples"][0]["fields"] == {"merchant": "m"}
     assert alert["details"]["fields"] == {"merchant": "m"}
+    assert alert["details"]["deviating_features"] == [{"field": "amount", "z": 9.5}]
+
+
+def test_allow_listed_feature_keeps_its_value() -> None:
+    r = make(allow_fields=("amount",))
+    r.submit(outlier(0), 0.0)
+    [note] = r.due(1.0)
+    [feature] = note.alerts[0]["details"]["deviating_features"]
+    assert feature == {"field": "amount", "z": 9.5, "value": 50_000.0}
 
 
 def test_no_fields_by_default() -> None:
     r = make()
     r.submit(outlier(0), 0.0)
     [note] = r.due(1.0)
-    assert note.alerts[0]["details"]["fields"] == {}
+    details = note.alerts[0]["details"]
+    assert details["fields"] == {}
+    assert details["deviating_features"] == [{"field": "amount", "z": 9.5}]  # no value
+    assert "50000" not in json.dumps(note.alerts) and "4111" not in json.dumps(note.alerts)
 
 
 def test_fingerprint_overflow_is_counted_not_lost() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from monitor.events import Alert
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
@@ -93,23 +95,47 @@ def test_outage_then_recovery_delivers_each_once_in_group_order(tmp_path: Path) 
     assert c.retried > 0 and ("hook", "sent", 1) in counts
 
 
-def test_client_errors_fail_and_are_counted(tmp_path: Path) -> None:
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "monitor.sinks.alerts.sink" and r.levelno >= logging.ERROR
+    ]
+
+
+def test_client_errors_fail_and_are_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock()
     rx = Receiver(clock, up_at=0.0, status=400)
+    counts: list[tuple[str, str, int]] = []
     s = sink(tmp_path, clock, rx)
+    s._on_count = lambda *a: counts.append(a)
     s.submit(drift("a", "firing"))
-    run(s, clock, 2.0)
+    with caplog.at_level(logging.WARNING, logger="monitor.sinks.alerts"):
+        run(s, clock, 2.0)
     assert rx.calls == 1 and s.counters["hook"].failed == 1 and s.pending() == 0
+    assert ("hook", "failed", 1) in counts and s.outbox.counts() == {("hook", "failed"): 1}
+    [message] = errors(caplog)
+    assert "hook" in message and "HTTP 400" in message and "not retried" in message
 
 
-def test_too_old_expires_and_is_counted(tmp_path: Path) -> None:
+def test_too_old_expires_and_is_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock()
     rx = Receiver(clock, up_at=float("inf"))
+    counts: list[tuple[str, str, int]] = []
     s = sink(tmp_path, clock, rx, max_age_seconds=10.0)
+    s._on_count = lambda *a: counts.append(a)
     s.submit(drift("a", "firing"))
-    run(s, clock, 20.0)
+    with caplog.at_level(logging.WARNING, logger="monitor.sinks.alerts"):
+        run(s, clock, 20.0)
     assert s.counters["hook"].expired == 1 and s.pending() == 0
     assert s.outbox.counts() == {("hook", "expired"): 1}
+    assert ("hook", "expired", 1) in counts
+    [message] = errors(caplog)
+    assert "hook" in message and "1 notification(s) expired" in message
 
 
 def test_gathered_alerts_survive_restart_via_checkpoint(tmp_path: Path) -> None:

@@ -53,6 +53,14 @@ def test_busiest_segments_keep_their_names() -> None:
     assert 'segment="hot"' in _scrape(reg)
 
 
+# dimensionless gauges (scores, statistics, states, counts of one thing): no unit suffix,
+# as in the README's catalogue; everything else names its unit
+UNITLESS = {"monitor_active_segments", "monitor_alerts_pending", "monitor_centroid_shift",
+            "monitor_drift_state", "monitor_drift_statistic", "monitor_drift_threshold",
+            "monitor_reference_centroids", "monitor_reference_weight", "monitor_build"}
+UNITS = ("_seconds", "_bytes", "_ratio", "_bits", "_records")
+
+
 def test_names_follow_the_convention_and_revoked_partitions_vanish() -> None:
     eng = _engine(3, per_segment=30)
     parts = [PartitionView("tx", 0, eng, lag=5), PartitionView("tx", 1, eng, lag=0)]
@@ -61,13 +69,17 @@ def test_names_follow_the_convention_and_revoked_partitions_vanish() -> None:
     m.consumed.labels("tx", "0").inc(10)
     m.consumed.labels("tx", "1").inc(3)
     text = _scrape(reg)
-    for line in text.splitlines():
-        if line.startswith("# TYPE"):
-            _, _, name, kind = line.split()
-            assert name.startswith("monitor_"), name
-            if kind == "counter":
-                assert name.endswith("_total"), name
-    assert 'monitor_consumer_lag{partition="0",topic="tx"} 5.0' in text
+    families = {f.name: f.type for f in reg.collect()}
+    assert len(families) >= 30, families
+    for name, kind in families.items():
+        assert name.startswith("monitor_"), name
+        if kind == "counter":  # the client strips `_total` from a counter family's name
+            assert f"# TYPE {name}_total counter" in text or f"{name}_total" in text, name
+        elif kind == "histogram":
+            assert name.endswith(("_seconds", "_score", "_value")), name
+        elif name not in UNITLESS:
+            assert name.endswith(UNITS), f"{name}: {kind} without a unit suffix"
+    assert 'monitor_consumer_lag_records{partition="0",topic="tx"} 5.0' in text
     assert "monitor_embedding_cache_hit_ratio 0.5" in text
     parts.pop()  # partition 1 revoked
     m.forget("tx", 1)

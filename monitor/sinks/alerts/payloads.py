@@ -4,7 +4,8 @@ The generic document (schema ``monitor.alerts/v1``) is what the outbox stores; t
 shapes are rendered from it at send time, so a retry of an Alertmanager post refreshes the
 ``endsAt`` that keeps a firing alert alive there.
 
-Generic document::
+Generic document (JSON Schema: ``webhook-v1.schema.json`` next to this module, also
+`json_schema()`)::
 
     {"schema": "monitor.alerts/v1", "id": "<uuid>", "receiver": "ops",
      "group_key": "<hex>", "group_labels": {"kind": "outlier", "segment": "s1"},
@@ -21,12 +22,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from monitor.sinks.alerts.config import AlertsConfig
 from monitor.sinks.alerts.router import Notification
 
 SCHEMA = "monitor.alerts/v1"
+SCHEMA_FILE = "webhook-v1.schema.json"
 JSON = "application/json"
 _ALERTNAMES = {
     "drift": "MonitorDrift",
@@ -69,6 +73,22 @@ def document(note: Notification, notification_id: str) -> dict[str, Any]:
     }
 
 
+@cache
+def _schema_text() -> str:
+    package = resources.files("monitor.sinks.alerts")
+    return package.joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the generic document, shipped with the package.
+
+    >>> json_schema()["properties"]["schema"]["const"] == SCHEMA
+    True
+    """
+    schema: dict[str, Any] = json.loads(_schema_text())
+    return schema
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
@@ -81,6 +101,12 @@ def _summary(alert: dict[str, Any]) -> str:
     return f"{alert['kind']} {alert['status']} ({labels}), {alert['count']} new"
 
 
+def _example_id(example: dict[str, Any]) -> str:
+    """The event id of one worst example (``event_id``; ``id`` from hand-made alerts)."""
+    value = example.get("event_id", example.get("id"))
+    return "?" if value is None else str(value)
+
+
 def slack(doc: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message: a text fallback plus mrkdwn blocks."""
     group = ", ".join(f"{k}={v}" for k, v in doc["group_labels"].items())
@@ -89,7 +115,7 @@ def slack(doc: dict[str, Any]) -> dict[str, Any]:
     for alert in doc["alerts"][:_SLACK_ALERTS]:
         d = alert["details"]
         facts = [f"{k}={d[k]}" for k in ("p_value", "score", "risk", "statistic") if k in d]
-        ids = [str(e.get("id", "?")) for e in alert["examples"]]
+        ids = [_example_id(e) for e in alert["examples"]]
         line = f"• *{alert['status']}* {_summary(alert)}"
         if facts:
             line += f" — {' '.join(facts)}"

@@ -97,6 +97,7 @@ class AlertSink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
+        self._not_before: dict[str, float] = {}  # per receiver, from Retry-After
 
     def _count(self, receiver: str, name: str, n: int = 1) -> None:
         if n <= 0:
@@ -142,13 +143,19 @@ class AlertSink:
             self.outbox.save_router_state({n: r.state_dict() for n, r in self.routers.items()})
 
     def deliver(self, now: float) -> int:
-        """One bounded round: at most `batch` attempts per receiver; returns attempts."""
+        """One bounded round: at most `batch` attempts per receiver; returns attempts.
+
+        A ``Retry-After`` pauses the whole receiver, not only the notification that got it:
+        until it has passed no request of any group goes there.
+        """
         attempts = 0
         with self._deliver_lock:
             for name, sender in self.senders.items():
                 for row in self.outbox.due(name, now, self.config.batch):
-                    attempts += 1
                     sent_at = self.clock()
+                    if sent_at < self._not_before.get(name, sent_at):
+                        break  # the receiver asked for a pause (Retry-After)
+                    attempts += 1
                     outcome = sender.send(row.document, sent_at)
                     done = self.clock()
                     if outcome.result == "delivered":
@@ -183,7 +190,22 @@ class AlertSink:
                             row.id,
                             delay,
                         )
+                        if outcome.retry_after is not None:
+                            self._pause(name, done, outcome.retry_after)
+                            break
         return attempts
+
+    def _pause(self, name: str, now: float, retry_after: float) -> None:
+        """Send nothing more to `name` before ``now + retry_after`` (capped by max age)."""
+        until = now + min(retry_after, self.config.max_age_seconds)
+        if until > self._not_before.get(name, now):
+            self._not_before[name] = until
+            log.warning(
+                "alerts receiver %s asked to wait (Retry-After %.1fs): nothing is sent to it"
+                " for that long",
+                name,
+                retry_after,
+            )
 
     def expire(self, now: float) -> int:
         expired = self.outbox.expire(now, self.config.max_age_seconds)
