@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.sinks.metrics import Metrics
+from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -49,15 +48,10 @@ def served_routes() -> frozenset[str]:
 
 
 def require_routes(paths: set[str], where: str) -> None:
-    """Every path must be served. /metrics (and /status) are still being wired into the
-    daemon by the daemon work: until they are, a reference to them is an expected failure,
-    reported as such instead of hiding it."""
+    """Every path a deploy file probes or scrapes must be one the daemon serves."""
     missing = paths - served_routes()
-    pending = missing & {"/metrics", "/status"}
-    assert not missing - pending, f"{where} uses routes the daemon does not serve: " \
-                                  f"{sorted(missing - pending)} (served: {sorted(served_routes())})"
-    if pending:
-        pytest.xfail(f"{where} uses {sorted(pending)}, not yet registered by monitor/app.py")
+    assert not missing, f"{where} uses routes the daemon does not serve: " \
+                        f"{sorted(missing)} (served: {sorted(served_routes())})"
 
 
 @cache
@@ -84,7 +78,4 @@ def metric_tokens(text: str) -> set[str]:
 
 
 def tool(name: str, hint: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} not installed ({hint})")
-    return found
+    return require_tool(name, hint=hint)

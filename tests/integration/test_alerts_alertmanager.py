@@ -9,7 +9,6 @@ Its API lists only unresolved alerts: "resolved" there means gone from
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -23,12 +22,7 @@ from alerts_helpers import Receiver, free_port
 from monitor.events import DriftAlarm
 from monitor.observer import drift_alert, drift_resolved
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
-
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-pytestmark = pytest.mark.skipif(
-    BINARY is None,
-    reason="Alertmanager binary not found: apt-get install -y prometheus-alertmanager",
-)
+from tests.tools import require_tool
 
 AM_CONFIG = """
 route:
@@ -57,15 +51,16 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
+    binary = require_tool("prometheus-alertmanager", "alertmanager",
+                          hint="apt-get install -y prometheus-alertmanager; `make test` does")
     echo = Receiver().start()
     config = tmp_path / "alertmanager.yml"
     config.write_text(AM_CONFIG.format(url=echo.url))
     port = free_port()
     log = (tmp_path / "alertmanager.log").open("wb")
-    assert BINARY is not None
     proc = subprocess.Popen(
         [
-            BINARY,
+            binary,
             f"--config.file={config}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

@@ -9,7 +9,6 @@ its explanation.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -24,6 +23,7 @@ from alerts_helpers import Receiver
 from daemon_helpers import DaemonProcess, free_port, new_topic, produce, unique, wait_until
 
 from monitor.synthetic import DEMO_CONFIG, generate
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,9 +50,7 @@ def _panel_queries() -> Iterator[tuple[str, str, str]]:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus not installed (apt-get install -y prometheus; `make test` does)")
+    binary = require_tool("prometheus", hint="apt-get install -y prometheus; `make test` does")
     yield Path(binary), free_port()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.sinks.metrics import Metrics
+from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "deploy" / "prometheus"
@@ -20,10 +20,7 @@ ALERTS = [r for g in RULES["groups"] for r in g["rules"] if "alert" in r]
 
 
 def _promtool() -> str:
-    tool = shutil.which("promtool")
-    if tool is None:
-        pytest.skip("promtool not installed (apt-get install -y prometheus; `make test` does)")
-    return tool
+    return require_tool("promtool", hint="apt-get install -y prometheus; `make test` does")
 
 
 def test_promtool_check_rules() -> None:
