@@ -82,6 +82,7 @@ class Daemon:
         self.generation = 0  # assignments received
         self.last_tick = clock()
         self.http_port: int | None = None
+        self.restoring_since: float | None = None  # clock() when a restore began
         self.observer = Observer(cfg)
         self.stages = StageTimes()
         self.polled_at: float | None = None  # perf_counter when the last records arrived
@@ -98,6 +99,12 @@ class Daemon:
         idle = self.clock() - self.last_tick
         if self.fatal is not None:
             return False, f"failed: {self.fatal}"
+        if self.restoring_since is not None:
+            # a restore reads the changelog inside the loop; it has its own deadline, and a
+            # liveness probe must not restart the pod for it
+            took = self.clock() - self.restoring_since
+            ok = took < self.k.restore_timeout_s + self.cfg.http.stale_after_s
+            return ok, f"restoring partition state ({took:.1f}s)"
         ok = idle < self.cfg.http.stale_after_s
         return ok, f"loop {'alive' if ok else 'stalled'} ({idle:.1f}s since last poll)"
 
@@ -265,9 +272,13 @@ class Daemon:
             return
         tps = sorted(self.pending)
         stateful = [tp for tp in tps if tp.topic != self.k.feedback_topic]
-        restored = restore_partitions(self.consumer, stateful, self.changelog,
-                                      self.checkpointer.store, self.new_pipeline,
-                                      self.k.restore_timeout_s)
+        self.restoring_since = self.clock()
+        try:
+            restored = restore_partitions(self.consumer, stateful, self.changelog,
+                                          self.checkpointer.store, self.new_pipeline,
+                                          self.k.restore_timeout_s)
+        finally:
+            self.restoring_since = None
         with self.observer.lock:
             self.states.update(restored)
             for tp, st in restored.items():

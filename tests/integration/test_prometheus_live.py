@@ -99,6 +99,12 @@ def test_dashboards_and_drift_alert_against_a_real_prometheus(
                    >= len(lines), 180, "the whole stream consumed")
         status = json.loads(daemon.get("/status")[1])
         assert status["alarms"] >= 1 and status["last_alarm"]["index"] >= truth.drift_at
+        assert status["ready"].startswith("ready: 1 partition"), status
+        assert status["healthy"].startswith("loop alive"), status
+        [part] = status["partitions"]
+        assert (part["topic"], part["partition"]) == (topic, 0), part
+        assert part["segments"] == 1 and part["warming_up"] == 0, part
+        assert part["drifting"] == ["default"], part  # still inside the hysteresis
         # rate() windows need a few scrapes after the stream
         wait_until(lambda: _query(prom_port, "up{job='monitor'} == 1"), 30, "a scrape")
         time.sleep(8)
