@@ -28,6 +28,7 @@ from monitor.observer import Observer, open_alert_sink, serve
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import TopicSinks
 from monitor.source.embedded import create_topics, topic_partitions
+from monitor.source.feedback import FeedbackReader
 from monitor.source.kafka import (
     Rebalance,
     make_consumer,
@@ -83,6 +84,7 @@ class Daemon:
         self.last_tick = clock()
         self.http_port: int | None = None
         self.restoring_since: float | None = None  # clock() when a restore began
+        self.feedback: FeedbackReader | None = None
         self.observer = Observer(cfg)
         self.stages = StageTimes()
         self.polled_at: float | None = None  # perf_counter when the last records arrived
@@ -170,6 +172,10 @@ class Daemon:
             if self.k.feedback_topic:
                 prec = self.stats.precision
                 self.observer.flags = lambda: (prec.true_positives, prec.false_positives)
+            if k.feedback_topic is not None:
+                self.feedback = retry(lambda: FeedbackReader(k.feedback_topic or "", client),
+                                      "feedback reader")
+                stack.callback(self.feedback.close)
             subscribe(consumer, k, Rebalance(consumer, self._on_revoked, self._on_assigned))
             try:
                 self._loop()
@@ -193,6 +199,7 @@ class Daemon:
                 self.stages.idle += self.polled_at - start
             for tp, records in batch.items():
                 since += self._process(tp, records)
+            since += self._feedback()
             idle = not batch and cp.on_idle and since > 0
             if idle or self.checkpointer.due(since, cp.every_events, cp.every_seconds):
                 self._checkpoint()
@@ -271,10 +278,9 @@ class Daemon:
         if not self.pending:
             return
         tps = sorted(self.pending)
-        stateful = [tp for tp in tps if tp.topic != self.k.feedback_topic]
         self.restoring_since = self.clock()
         try:
-            restored = restore_partitions(self.consumer, stateful, self.changelog,
+            restored = restore_partitions(self.consumer, tps, self.changelog,
                                           self.checkpointer.store, self.new_pipeline,
                                           self.k.restore_timeout_s)
         finally:
@@ -283,6 +289,8 @@ class Daemon:
             self.states.update(restored)
             for tp, st in restored.items():
                 self.observer.assigned(tp.topic, tp.partition, st.pipeline)
+        if self.feedback is not None:  # what the restored states have not applied yet
+            self.feedback.rewind(st.feedback for st in restored.values())
         self.consumer.resume(*tps)
         self.pending.clear()
 
@@ -293,9 +301,15 @@ class Daemon:
 
     def _process_locked(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
         self.observer.records(tp.topic, tp.partition, len(records))
-        if tp.topic == self.k.feedback_topic:
-            self.checkpointer.extra[tp] = records[-1].offset + 1  # stateless: commit as read
-            return self.handler.feedback(tp, records, self.states.values())
         st = self.states.get(tp)
         return 0 if st is None else self.handler.records(tp, st, records)
 
+    def _feedback(self) -> int:
+        if self.feedback is None:
+            return 0
+        records = self.feedback.poll()
+        if not records:
+            return 0
+        with self.observer.lock:
+            return self.handler.feedback(records, self.states.values(),
+                                         self.feedback.first_sighting)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -101,25 +101,37 @@ class BatchHandler:
             self.stats.alarms.append(alarm)
             self.stats.alarms_total += 1
 
-    def feedback(self, tp: TopicPartition, records: list[ConsumerRecord],
-                 states: Iterable[PartitionState]) -> int:
-        """Labelled events update every partition's fraud prototypes (and flag precision)."""
+    def feedback(self, records: list[ConsumerRecord], states: Iterable[PartitionState],
+                 first_sighting: Callable[[ConsumerRecord], bool]) -> int:
+        """Labelled events update the fraud prototypes of every state that has not applied
+        them yet (see `monitor.source.feedback`); each record is counted, dead-lettered
+        and matched against outlier flags once, on its first sighting."""
         assert self.sinks is not None
-        events = []
+        decoded: list[tuple[ConsumerRecord, Event | None]] = []
         for r in records:
+            first = first_sighting(r)
             try:
                 ev = decode_json(r.value or b"", self.cfg.fields, f"feedback:{r.offset}")
             except DecodeError as err:
-                self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
-                                       r.offset, r.timestamp)
-                self.stats.dead_letters += 1
-                self.observer.dead_letter(tp.topic, tp.partition)
-                continue
-            if ev.label is not None:
-                events.append(ev)
-                self.stats.precision.feedback(ev.id, ev.label)
+                ev = None
+                if first:
+                    self.sinks.dead_letter(r.value, r.key, err.reason, r.topic, r.partition,
+                                           r.offset, r.timestamp)
+                    self.stats.dead_letters += 1
+                    self.observer.dead_letter(r.topic, r.partition)
+            if first:
+                self.observer.records(r.topic, r.partition, 1)
+                if ev is not None and ev.label is not None:
+                    self.stats.precision.feedback(ev.id, ev.label)
+                    self.stats.feedback += 1
+            decoded.append((r, ev))
         for st in states:
-            if add_fraud_prototypes(st.pipeline, events):
-                st.dirty = True
-        self.stats.feedback += len(events)
+            todo = [(r, ev) for r, ev in decoded if r.offset >= st.feedback.get(r.partition, 0)]
+            if not todo:
+                continue
+            add_fraud_prototypes(st.pipeline, [ev for _, ev in todo
+                                               if ev is not None and ev.label is not None])
+            for r, _ in todo:
+                st.feedback[r.partition] = max(st.feedback.get(r.partition, 0), r.offset + 1)
+            st.dirty = True
         return len(records)

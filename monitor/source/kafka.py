@@ -107,13 +107,9 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def subscribe(consumer: KafkaConsumer, cfg: KafkaConfig, listener: Rebalance) -> None:
-    topics = list(cfg.topics)
-    if cfg.feedback_topic is not None:
-        topics.append(cfg.feedback_topic)
+    """The input topics, by name or pattern (the feedback topic is read apart from the
+    group: see `monitor.source.feedback`)."""
     if cfg.pattern is not None:
-        pattern = cfg.pattern
-        if cfg.feedback_topic is not None:
-            pattern = f"(?:{pattern})|{cfg.feedback_topic.replace('.', '[.]')}"
-        consumer.subscribe(pattern=pattern, listener=listener)
+        consumer.subscribe(pattern=cfg.pattern, listener=listener)
     else:
-        consumer.subscribe(topics=topics, listener=listener)
+        consumer.subscribe(topics=list(cfg.topics), listener=listener)

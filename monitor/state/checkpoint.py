@@ -41,7 +41,6 @@ class Checkpointer:
         self.max_snapshot_bytes = max_snapshot_bytes
         self.last = clock()
         self.count = 0
-        self.extra: dict[TopicPartition, int] = {}  # stateless inputs (feedback) to commit
 
     def due(self, events_since: int, every_events: int, every_seconds: float) -> bool:
         return events_since >= every_events or self.clock() - self.last >= every_seconds
@@ -49,9 +48,8 @@ class Checkpointer:
     def checkpoint(self, states: Iterable[PartitionState], timeout_s: float = 30.0) -> int:
         """Make `states` durable and commit their offsets; returns partitions committed."""
         changed = [s for s in states if s.dirty and s.restored]
-        extra, self.extra = self.extra, {}
         self.last = self.clock()
-        if not changed and not extra:
+        if not changed:
             return 0
         self.producer.flush(timeout=timeout_s)
         self.sinks.check(timeout_s)
@@ -74,7 +72,6 @@ class Checkpointer:
                 self.store.write(snap, data)
         offsets = {TopicPartition(s.topic, s.partition): OffsetAndMetadata(s.offset, "", -1)
                    for s in changed}
-        offsets.update({tp: OffsetAndMetadata(o, "", -1) for tp, o in extra.items()})
         self.consumer.commit(offsets)
         for st in changed:
             st.dirty = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.pipeline import Pipeline
 from monitor.state.snapshot import Snapshot
@@ -14,6 +14,8 @@ class PartitionState:
 
     `dirty` is set by processing and cleared by a checkpoint; `restored` is False until
     the state matches the committed offset (the partition is paused until then).
+    `feedback` maps each feedback-topic partition to the next offset this state has yet to
+    apply; it is saved in the snapshot, so feedback is applied once per state, durably.
     """
 
     topic: str
@@ -23,6 +25,15 @@ class PartitionState:
     dirty: bool = False
     restored: bool = False
     events: int = 0
+    feedback: dict[int, int] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.topic, self.partition, self.offset, self.pipeline.state_dict())
+        state = self.pipeline.state_dict()
+        state["feedback"] = sorted(self.feedback.items())  # pairs: keys stay ints
+        return Snapshot(self.topic, self.partition, self.offset, state)
+
+    def load(self, snap: Snapshot) -> None:
+        """Take the pipeline state and feedback positions of `snap`."""
+        self.pipeline.load_state_dict(snap.state)
+        self.feedback = {int(p): int(o) for p, o in snap.state.get("feedback", [])}
+        self.offset = snap.offset

@@ -42,8 +42,7 @@ def restore_partitions(consumer: KafkaConsumer, tps: list[TopicPartition], chang
         snap = found.get(key)
         mark = committed[key]
         if snap is not None:
-            st.pipeline.load_state_dict(snap.state)
-            st.offset = snap.offset
+            st.load(snap)
             consumer.seek(tp, snap.offset)
         elif mark is not None:
             log.warning("%s:%d has a committed offset but no snapshot: cold start at %d",
