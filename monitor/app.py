@@ -27,7 +27,7 @@ from monitor.http import HttpServer, check
 from monitor.observer import Observer, open_alert_sink, serve
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import TopicSinks
-from monitor.source.embedded import create_topics, topic_partitions
+from monitor.source.admin import ensure_output_topics
 from monitor.source.feedback import FeedbackReader
 from monitor.source.kafka import (
     Rebalance,
@@ -118,19 +118,6 @@ class Daemon:
         return True, f"ready: {len(self.states)} partition(s) assigned and restored"
 
     # -- wiring -------------------------------------------------------------------------
-    def _topics(self, client: dict[str, object]) -> int:
-        sources = [(t, topic_partitions(self.bootstrap, t, client)) for t in self.k.topics]
-        parts = max([n for _, n in sources if n] or [1])
-        wanted = [(self.k.scored_topic, parts), (self.k.dead_letter_topic, 1),
-                  (self.k.changelog, parts)]
-        try:
-            big = {self.k.changelog: {"max.message.bytes": str(self.k.max_snapshot_bytes)}}
-            create_topics(self.bootstrap, wanted, compacted=[self.k.changelog], client=client,
-                          configs=big)
-        except Exception as err:
-            log.warning("could not create output topics (%r); assuming they exist", err)
-        return topic_partitions(self.bootstrap, self.k.changelog, client) or parts
-
     def _sleep(self, seconds: float) -> None:
         if self.stop.wait(seconds):
             raise FatalError("stopped while waiting for the Kafka broker")
@@ -144,7 +131,8 @@ class Daemon:
                                     sleep=self._sleep)
 
             retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")
-            changelog_parts = retry(lambda: self._topics(client), "topic set-up")
+            changelog_parts = retry(lambda: ensure_output_topics(self.bootstrap, k, client),
+                                    "topic set-up")
             producer = retry(lambda: make_producer(k, client), "producer")
             stack.callback(producer.close)
             self.consumer = consumer = retry(lambda: make_consumer(k, client), "consumer")

@@ -40,7 +40,8 @@ from monitor.demo import Progress
 from monitor.embed import TextModel
 from monitor.errors import FatalError
 from monitor.score.engine import Engine
-from monitor.source.embedded import EmbeddedBroker, create_topics
+from monitor.source.admin import create_topics
+from monitor.source.embedded import EmbeddedBroker
 
 TOPIC = "bench.events"
 

@@ -85,7 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The daemon (`kafka.bootstrap_servers: embedded` starts a local broker first)."""
     from monitor.app import Daemon, load_text_model
     from monitor.lifecycle import install_signals
-    from monitor.source.embedded import EmbeddedBroker, create_topics
+    from monitor.source.admin import create_topics
+    from monitor.source.embedded import EmbeddedBroker
 
     cfg = load_config(args.config)
     stop = threading.Event()

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from monitor.app import Daemon, load_text_model
 from monitor.config import MonitorConfig, parse_config
-from monitor.source.embedded import EmbeddedBroker, create_topics
+from monitor.source.admin import create_topics
+from monitor.source.embedded import EmbeddedBroker
 from monitor.synthetic import DEMO_CONFIG, Truth, generate
 
 TOPIC = "demo.transactions"

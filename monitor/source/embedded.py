@@ -13,10 +13,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from monitor.errors import FatalError
 
@@ -109,61 +107,3 @@ def _die_with_parent() -> None:
     when the parent dies, so a killed monitor leaves no broker behind."""
     with contextlib.suppress(OSError, AttributeError):  # not Linux: only stop() ends it
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _admin_options(bootstrap: str | list[str],
-                   client: Mapping[str, Any] | None) -> dict[str, Any]:
-    opts = dict(client or {})
-    opts["bootstrap_servers"] = bootstrap
-    return opts
-
-
-def create_topics(bootstrap: str | list[str], topics: Iterable[tuple[str, int]],
-                  compacted: Iterable[str] = (), timeout_s: float = 20.0,
-                  client: Mapping[str, Any] | None = None,
-                  configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
-    """Create `(name, partitions)` topics that do not exist yet; retries until the broker
-    answers metadata requests (a fresh broker may not at first)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
-
-    compact = set(compacted)
-    wanted = list(topics)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            admin = KafkaAdminClient(**_admin_options(bootstrap, client))
-            break
-        except KafkaError as err:
-            if time.monotonic() > deadline:
-                raise FatalError(f"cannot reach broker {bootstrap}: {err}") from err
-            time.sleep(0.2)
-    try:
-        existing = set(admin.list_topics())
-        for name, parts in wanted:
-            if name in existing:
-                continue
-            extra = dict((configs or {}).get(name, {}))
-            if name in compact:
-                extra["cleanup.policy"] = "compact"
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(name, parts, 1, topic_configs=extra)])
-    finally:
-        admin.close()
-
-
-def topic_partitions(bootstrap: str | list[str], topic: str,
-                     client: Mapping[str, Any] | None = None) -> int | None:
-    """Partition count of `topic`, or None when it does not exist."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(**_admin_options(bootstrap, client))
-    try:
-        meta = admin.describe_topics([topic])
-    finally:
-        admin.close()
-    for t in meta:
-        name = t.get("name", t.get("topic"))
-        if name == topic and not t.get("error_code") and t.get("partitions"):
-            return len(t["partitions"])
-    return None

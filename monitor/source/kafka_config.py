@@ -6,6 +6,7 @@ environment (``MONITOR__KAFKA__SASL_PLAIN_PASSWORD``) or a file (``file:/run/sec
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +24,10 @@ class KafkaConfig(_Model):
 
     bootstrap_servers: str | list[str] = Field(
         EMBEDDED, description='"host:port[,host:port]", a list, or "embedded" (local Tansu)')
-    topics: list[str] = Field(default_factory=lambda: ["events"])
-    pattern: str | None = Field(None, description="subscribe to a regex instead of `topics`")
+    topics: list[str] = Field(default_factory=lambda: ["events"],
+                              description="input topics (ignored when `pattern` is set)")
+    pattern: str | None = Field(None, description="subscribe to every topic whose name this "
+                                "regex matches from its start, instead of `topics`")
     embedded_partitions: int = Field(1, gt=0, description="partitions of topics the embedded "
                                      "broker creates")
     group_id: str = "monitor"
@@ -77,6 +80,18 @@ class KafkaConfig(_Model):
     def _topics_or_pattern(self) -> KafkaConfig:
         if not self.topics and self.pattern is None:
             raise ValueError("set kafka.topics or kafka.pattern")
+        if self.pattern is not None:
+            try:
+                regex = re.compile(self.pattern)
+            except re.error as err:
+                raise ValueError(f"kafka.pattern is not a valid regex: {err}") from None
+            own = [self.scored_topic, self.dead_letter_topic, self.changelog,
+                   self.feedback_topic]
+            # the daemon would consume its own output (or the feedback as events)
+            caught = [t for t in own if t is not None and regex.match(t)]
+            if caught:
+                raise ValueError(f"kafka.pattern {self.pattern!r} also matches {caught}: "
+                                 "narrow it or rename those topics")
         return self
 
     @property

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from monitor.source.embedded import create_topics
+from monitor.source.admin import create_topics
 from monitor.state.snapshot import Snapshot
 from monitor.synthetic import generate
 

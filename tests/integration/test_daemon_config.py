@@ -39,6 +39,16 @@ def test_unknown_kafka_key_is_an_error() -> None:
         parse_config({"fields": FIELDS, "kafka": {"bootstrap": "x"}})
 
 
+def test_a_pattern_that_would_read_our_own_output_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"also matches \['tx\.scored'\]"):
+        parse_config({"fields": FIELDS, "kafka": {"pattern": r"tx\..*",
+                                                  "scored_topic": "tx.scored"}})
+    with pytest.raises(ConfigError, match="not a valid regex"):
+        parse_config({"fields": FIELDS, "kafka": {"pattern": "tx[("}})
+    ok = parse_config({"fields": FIELDS, "kafka": {"pattern": r"tx\.(cards|wires)$"}})
+    assert ok.kafka.pattern is not None
+
+
 def test_backoff_is_capped_jittered_and_gives_up_at_the_deadline() -> None:
     from monitor.errors import FatalError
     from monitor.source.kafka import with_backoff

@@ -23,7 +23,8 @@ from daemon_helpers import (
 )
 from kafka import KafkaProducer
 
-from monitor.source.embedded import EmbeddedBroker, create_topics
+from monitor.source.admin import create_topics
+from monitor.source.embedded import EmbeddedBroker
 from monitor.state.changelog import Changelog
 from monitor.state.snapshot import Snapshot
 
