@@ -112,20 +112,27 @@ def overview() -> dict[str, Any]:
                 "alarms"),), kind="stat", width=6),
         Panel("Dead-letter rate", "Undecodable or invalid records per second.", "ops",
               ((rate.format(m="monitor_events_dead_lettered_total"), "{{topic}}"),)),
-        Panel("Alerts", "Notifications delivered and failed per second, and pending.", "short",
-              (("sum(rate(monitor_alerts_sent_total[5m]))", "sent/s"),
-               ("sum(rate(monitor_alerts_failed_total[5m]))", "failed/s"),
-               ("sum(monitor_alerts_pending)", "pending"))),
-        Panel("Checkpoint health", "Seconds since the last successful checkpoint, and its "
-              "p99 duration.", "s",
-              (("time() - max(monitor_checkpoint_last_success_timestamp_seconds)",
+        Panel("Alert notifications", "Notifications delivered and failed (rejected or expired) "
+              "per second.", "ops",
+              (("sum(rate(monitor_alerts_sent_total[5m]))", "sent"),
+               ("sum(rate(monitor_alerts_failed_total[5m]))", "failed"))),
+        Panel("Alerts pending", "Notifications waiting in the outbox (being retried).", "short",
+              (("sum(monitor_alerts_pending)", "pending"),), kind="stat", width=6),
+        Panel("Checkpoint health", "Seconds since the last successful checkpoint of the "
+              "stalest replica, and the p99 checkpoint duration.", "s",
+              (("max(time() - monitor_checkpoint_last_success_timestamp_seconds)",
                 "since last"),
                ("histogram_quantile(0.99, sum by (le) (rate("
                 "monitor_checkpoint_duration_seconds_bucket[15m])))", "p99 duration"))),
-        Panel("Embedding", "p50 batch embed time and the embedding cache hit ratio.", "s",
+        Panel("Embed time", "p50 and p99 wall time to embed one batch.", "s",
               (("histogram_quantile(0.5, sum by (le) (rate(monitor_embed_batch_seconds_bucket"
                 "[5m])))", "p50 batch"),
-               ("max(monitor_embedding_cache_hit_ratio)", "cache hit ratio"))),
+               ("histogram_quantile(0.99, sum by (le) (rate("
+                "monitor_embed_batch_seconds_bucket[5m])))", "p99 batch"))),
+        Panel("Embedding cache hit ratio", "Share of text lookups answered by the embedding "
+              "cache (lowest replica).", "percentunit",
+              (("min(monitor_embedding_cache_hit_ratio)", "hit ratio"),), kind="stat",
+              width=6),
         Panel("Active segments", "Segments held in memory per partition.", "short",
               (("sum by (topic) (monitor_active_segments{" + SEL + "})", "{{topic}}"),)),
     ]
