@@ -60,6 +60,10 @@ def test_two_daemons_split_then_take_over_from_changelog(
         owned_a = {p for p in range(PARTS) if (tmp_path / f"state-a/{topic}-{p}.snap").exists()}
         owned_b = {p for p in range(PARTS) if (tmp_path / f"state-b/{topic}-{p}.snap").exists()}
         assert len(owned_a) == len(owned_b) == 2 and not owned_a & owned_b, (owned_a, owned_b)
+        # a held all four partitions until b joined: the revoked ones' series are gone
+        series = set(re.findall(rf'monitor_active_segments{{partition="(\d)",topic="{topic}"}}',
+                                a.get("/metrics")[1]))
+        assert series == {str(p) for p in owned_a}, (series, owned_a)
 
         assert b.stop() == 0, b.output()
         wait_until(lambda: _assigned(a) == PARTS, 60, "a takes over all partitions")
