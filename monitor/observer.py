@@ -2,28 +2,39 @@
 
 The daemon calls a handful of hooks (`records`, `dead_letter`, `scored`, `checkpointed`,
 `forget`); this module turns them into Prometheus series and `Alert` values for the alert
-sink. It never touches Kafka. `lock` is held by the loop while it mutates partition state
-and by every scrape while it reads it, so a scrape never sees a half-updated engine.
+sink (built by `monitor.sinks.alerts.explain` and `.operational`). It never touches Kafka.
+`lock` is held by the loop while it mutates partition state and by every scrape while it
+reads it, so a scrape never sees a half-updated engine.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
 import orjson
 
 from monitor.config import MonitorConfig
-from monitor.embed.tabular import signed_log
 from monitor.events import Alert, DriftAlarm, Event, Score
 from monitor.pipeline import Pipeline
+from monitor.sinks.alerts.explain import (
+    RecentFields,
+    deviating_features,
+    drift_alert,
+    drift_resolved,
+    explain_outlier,
+    outlier_alert,
+)
+from monitor.sinks.alerts.operational import OperationalWatch
 from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
+
+__all__ = ["Observer", "deviating_features", "drift_alert", "drift_resolved", "explain_outlier",
+           "open_alert_sink", "outlier_alert", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +58,8 @@ class Observer:
         self.sink_checkpoint: Callable[[], None] = lambda: None
         self.drifting: set[tuple[str, int, str]] = set()
         self.last_alarm: dict[str, Any] | None = None
+        self.memory = RecentFields(cfg.alerts.allow_fields)  # empty without an allow-list
+        self.ops = OperationalWatch(cfg.alerts, clock)
         model = cfg.embed.model if cfg.fields.text or cfg.fields.template else ""
         self.metrics = Metrics(segment_cap=cfg.metrics.segment_cap, view=self.view,
                                clock=clock, model=model)
@@ -62,9 +75,13 @@ class Observer:
 
     def records(self, topic: str, partition: int, n: int) -> None:
         self.metrics.consumed.labels(topic, str(partition)).inc(n)
+        if self.submit is not None:
+            self._send(self.ops.records(topic, n))
 
     def dead_letter(self, topic: str, partition: int) -> None:
         self.metrics.dead_lettered.labels(topic, str(partition)).inc()
+        if self.submit is not None:
+            self._send(self.ops.dead_letter(topic))
 
     def scored(self, topic: str, partition: int, pipeline: Pipeline, events: Sequence[Event],
                scores: Sequence[Score], alarms: Sequence[DriftAlarm]) -> None:
@@ -79,30 +96,36 @@ class Observer:
         m.p_value.observe_many((topic,), [s.p_value for s in scored if s.p_value is not None])
         m.scored.labels(topic, str(partition)).inc(len(scored))
         if self.submit is not None:
+            self.memory.remember(topic, events)  # before any alert: examples may be new
+            allow = self.cfg.alerts.allow_fields
             for ev, s in zip(events, scores, strict=True):
                 if s.outlier:
-                    self.submit(outlier_alert(topic, ev, s, pipeline, now,
-                                              self.cfg.alerts.allow_fields))
+                    self.submit(outlier_alert(topic, ev, s, pipeline, now, allow, self.memory))
         for alarm in alarms:
             self.last_alarm = {"topic": topic, "partition": partition, **alarm.as_dict()}
+            # an episode may end within the batch that began it: it still resolves
+            self.drifting.add((topic, partition, alarm.segment))
             if self.submit is not None:
-                self.submit(drift_alert(topic, alarm, now))
+                self.submit(drift_alert(topic, alarm, now, partition=partition,
+                                        examples=self.memory.describe(topic, alarm.examples)))
         self._resolve(topic, partition, pipeline, now)
 
     def checkpointed(self, seconds: float, ok: bool) -> None:
         if ok:
             self.metrics.checkpoint_seconds.observe(seconds)
             self.metrics.checkpoint_last.set(self.clock())
-            return
-        self.metrics.checkpoint_failures.inc()
+        else:
+            self.metrics.checkpoint_failures.inc()
         if self.submit is not None:
-            self.submit(Alert(kind="operational", status="firing",
-                              labels={"condition": "checkpoint_failed"},
-                              annotations={"summary": "checkpoint failed: offsets not "
-                                           "committed; the daemon stops"},
-                              starts_at=self.clock()))
+            self._send(self.ops.checkpointed(ok))
+
+    def _send(self, alerts: Iterable[Alert]) -> None:
+        for alert in alerts:
+            if self.submit is not None:
+                self.submit(alert)
 
     def _resolve(self, topic: str, partition: int, pipeline: Pipeline, now: float) -> None:
+        """Resolve per partition: each partition holds its own model of a segment."""
         for name, model in pipeline.engine.segments.items():
             key = (topic, partition, name)
             if model.drifting:
@@ -110,7 +133,17 @@ class Observer:
             elif key in self.drifting:
                 self.drifting.discard(key)
                 if self.submit is not None:
-                    self.submit(drift_resolved(topic, name, now))
+                    self.submit(drift_resolved(topic, name, now, partition=partition))
+                    self._resolve_unpartitioned(topic, name, now)
+
+    def _resolve_unpartitioned(self, topic: str, segment: str, now: float) -> None:
+        """Drift alerts fired before their labels named the partition never resolve
+        otherwise: resolve one still held as firing once no partition drifts there."""
+        if any(t == topic and n == segment for t, _, n in self.drifting):
+            return
+        legacy = drift_resolved(topic, segment, now)
+        if self.submit is not None and self.ops.firing(legacy):
+            self.submit(legacy)
 
     # -- read side ------------------------------------------------------------------------
     def view(self) -> ProcessView:
@@ -165,87 +198,12 @@ def open_alert_sink(cfg: MonitorConfig, observer: Observer, env: Mapping[str, st
     observer.submit = sink.submit
     observer.alerts_pending = sink.pending
     observer.sink_checkpoint = sink.checkpoint
+    observer.ops.firing = sink.firing  # what fired before a restart can still resolve
 
     def detach() -> None:  # runs before the sink closes (LIFO): late revokes skip it
         observer.submit = None
         observer.sink_checkpoint = lambda: None
         observer.alerts_pending = lambda: None
+        observer.ops.firing = lambda alert: False
 
     stack.callback(detach)
-
-
-def deviating_features(event: Event, pipeline: Pipeline, top: int = 3,
-                       allow: Collection[str] = ()) -> list[dict[str, Any]]:
-    """The numeric fields furthest from their robust centre, as robust z-scores.
-
-    Field names and z-scores say why without saying what: the event's own value is added
-    only for fields in `allow` (``alerts.allow_fields``), so no value leaks by default.
-    """
-    tab = pipeline.encoder.tabular
-    if tab is None or not tab.numeric:
-        return []
-    out: list[dict[str, Any]] = []
-    for j, f in enumerate(tab.numeric):
-        x = event.numeric.get(f.name, math.nan)
-        if math.isnan(x):
-            continue
-        v = float(signed_log(x)) if f.log else x  # type: ignore[arg-type]
-        z = (v - tab.scaler.center[j]) / tab.scaler.spread[j]
-        item: dict[str, Any] = {"field": f.name, "z": round(float(z), 2)}
-        if f.name in allow:
-            item["value"] = x
-        out.append(item)
-    return sorted(out, key=lambda d: -abs(d["z"]))[:top]
-
-
-def outlier_alert(topic: str, event: Event, s: Score, pipeline: Pipeline, now: float,
-                  allow: Collection[str] = ()) -> Alert:
-    """One outlier; the sink groups a storm of them into counted notifications."""
-    model = pipeline.engine.segments.get(s.segment)
-    ref = model.reference if model is not None else None
-    exemplars = list(ref.exemplars[s.centroid]) if ref is not None and s.centroid >= 0 else []
-    return explain_outlier(topic, s, now, exemplars=exemplars,
-                           features=deviating_features(event, pipeline, allow=allow),
-                           fields={k: v for k, v in event.fields.items() if k in allow})
-
-
-def explain_outlier(topic: str, s: Score, now: float, *, exemplars: Sequence[str] = (),
-                    features: Sequence[dict[str, Any]] = (),
-                    fields: Mapping[str, Any] | None = None) -> Alert:
-    """The outlier alert for score `s`: the one shape every receiver and test sees.
-
-    `details["event_id"]` names the event (the sink ranks and shows the worst ones);
-    `fields` should already be allow-listed, the sink redacts them again regardless.
-    """
-    return Alert(
-        kind="outlier", status="firing", labels={"topic": topic, "segment": s.segment},
-        annotations={"summary": f"outlier in {topic} segment {s.segment}"},
-        details={"event_id": s.event_id, "score": s.score, "p_value": s.p_value,
-                 "fraud_similarity": s.fraud_similarity, "risk": s.risk,
-                 "nearest_centroid": s.centroid, "centroid_exemplars": list(exemplars),
-                 "deviating_features": [dict(f) for f in features],
-                 "fields": dict(fields or {})},
-        starts_at=now)
-
-
-def drift_resolved(topic: str, segment: str, now: float) -> Alert:
-    """The segment stayed quiet for the hysteresis: same fingerprint as its firing alert."""
-    return Alert(kind="drift", status="resolved", labels={"topic": topic, "segment": segment},
-                 annotations={"summary": f"drift in {topic} segment {segment} resolved"},
-                 starts_at=now, ends_at=now)
-
-
-def drift_alert(topic: str, alarm: DriftAlarm, now: float) -> Alert:
-    """A segment's detector alarmed: the statistic, what moved, and recent examples."""
-    return Alert(
-        kind="drift", status="firing", labels={"topic": topic, "segment": alarm.segment},
-        annotations={"summary": f"drift in {topic} segment {alarm.segment}",
-                     "description": f"Shiryaev-Roberts statistic {alarm.statistic:.3g} >= "
-                                    f"{alarm.threshold:.3g} at event {alarm.index}"},
-        details={"statistic": alarm.statistic, "threshold": alarm.threshold,
-                 "detector": alarm.detector, "index": alarm.index,
-                 "grown_clusters": list(alarm.grown), "shrunk_clusters": list(alarm.shrunk),
-                 "centroid_shift": alarm.centroid_shift,
-                 "occupancy_divergence": alarm.occupancy_divergence,
-                 "outlier_rate": alarm.outlier_rate, "example_ids": list(alarm.examples)},
-        starts_at=now)

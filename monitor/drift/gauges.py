@@ -34,19 +34,42 @@ def js_divergence(p: Floats, q: Floats) -> float:
     return round(0.5 * kl(p, m) + 0.5 * kl(q, m), 12)
 
 
-class WindowGauges:
-    """Ring buffers of the last `window` events' nearest centroid, outlier flag and id."""
+RECENT = 64  # newest (id, centroid) pairs kept to pick drift examples from
 
-    def __init__(self, window: int, examples: int = 5) -> None:
+
+class WindowGauges:
+    """Ring buffers of the last `window` events' nearest centroid and outlier flag, plus
+    the ids and centroids of the newest `recent` events (where drift examples come from)."""
+
+    def __init__(self, window: int, examples: int = 5, recent: int = RECENT) -> None:
         self.window = window
+        self.examples = examples
         self.centroids: deque[int] = deque(maxlen=window)
         self.flags: deque[bool] = deque(maxlen=window)
-        self.recent_ids: deque[str] = deque(maxlen=examples)
+        self.recent_ids: deque[str] = deque(maxlen=max(recent, examples))
+        self.recent_centroids: deque[int] = deque(maxlen=max(recent, examples))
 
     def update(self, centroids: list[int], outliers: list[bool], ids: list[str]) -> None:
         self.centroids.extend(centroids)
         self.flags.extend(outliers)
         self.recent_ids.extend(ids)
+        self.recent_centroids.extend(centroids)
+
+    def example_ids(self, grown: list[int] | tuple[int, ...]) -> list[str]:
+        """Up to `examples` of the newest events that fell into a cluster that grew, newest
+        first; the newest events when none did (or nothing grew).
+
+        >>> g = WindowGauges(window=10, examples=2)
+        >>> g.update([0, 1, 0, 1, 0], [False] * 5, ["a", "b", "c", "d", "e"])
+        >>> g.example_ids([1])
+        ['d', 'b']
+        >>> g.example_ids([7])
+        ['e', 'd']
+        """
+        pairs = list(zip(self.recent_ids, self.recent_centroids, strict=True))[::-1]
+        keep = set(grown)
+        picked = [i for i, c in pairs if c in keep][: self.examples]
+        return picked or [i for i, _ in pairs[: self.examples]]
 
     def occupancy(self, k: int) -> Floats:
         counts = np.bincount(np.fromiter(self.centroids, np.int64), minlength=k)[:k]
@@ -82,10 +105,23 @@ class WindowGauges:
     def state_dict(self) -> dict[str, Any]:
         return {"window": self.window, "centroids": list(self.centroids),
                 "flags": list(self.flags), "recent_ids": list(self.recent_ids),
-                "examples": self.recent_ids.maxlen}
+                "recent_centroids": list(self.recent_centroids),
+                "examples": self.examples, "recent": self.recent_ids.maxlen}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Also reads the older layout (no ``recent_centroids``: ``recent_ids`` were only
+        the newest ``examples`` ids, whose centroids are the tail of ``centroids``)."""
         self.window = int(state["window"])
         self.centroids = deque((int(c) for c in state["centroids"]), maxlen=self.window)
         self.flags = deque((bool(f) for f in state["flags"]), maxlen=self.window)
-        self.recent_ids = deque(state["recent_ids"], maxlen=int(state["examples"]))
+        self.examples = int(state["examples"])
+        ids = [str(i) for i in state["recent_ids"]]
+        if "recent_centroids" in state:
+            cents = [int(c) for c in state["recent_centroids"]]
+            size = int(state["recent"])
+        else:
+            tail = list(self.centroids)[-len(ids):] if ids else []
+            cents = [-1] * (len(ids) - len(tail)) + tail
+            size = max(RECENT, self.examples)
+        self.recent_ids = deque(ids, maxlen=size)
+        self.recent_centroids = deque(cents, maxlen=size)

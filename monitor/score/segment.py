@@ -192,13 +192,15 @@ class SegmentModel:
         return self.since_alarm is not None and self.since_alarm <= self.drift_cfg.hysteresis
 
     def gauge_snapshot(self) -> dict[str, Any]:
-        """The window gauges against the reference, with the newest event ids."""
+        """The window gauges against the reference, with examples of the new events: the
+        newest ones that fell into a cluster that grew (the newest of all otherwise)."""
+        snap: dict[str, Any]
         if self.reference is None:
             snap = {"centroid_shift": 0.0, "occupancy_divergence": 0.0,
                     "outlier_rate": self.gauges.outlier_rate(), "grown": [], "shrunk": []}
         else:
             snap = self.gauges.snapshot(self.reference.occupancy(), self.reference.means)
-        return snap | {"examples": list(self.gauges.recent_ids)}
+        return snap | {"examples": self.gauges.example_ids(snap["grown"])}
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

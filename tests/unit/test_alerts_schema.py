@@ -11,6 +11,7 @@ from monitor.events import Alert, DriftAlarm, Score
 from monitor.observer import drift_alert, explain_outlier
 from monitor.sinks.alerts import SCHEMA
 from monitor.sinks.alerts.config import AlertsConfig
+from monitor.sinks.alerts.operational import checkpoint_alert, dead_letter_alert
 from monitor.sinks.alerts.payloads import document, json_schema, render
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.router import AlertRouter
@@ -72,6 +73,45 @@ def test_drift_documents_firing_and_resolved_are_valid() -> None:
     router.submit(resolved, 1001.0)
     [note] = router.due(1000.0 + cfg.group_interval_seconds)
     validator().validate(json.loads(render(document(note, "r"), "webhook", 0.0, cfg)))
+
+
+def test_examples_with_allow_listed_fields_are_valid() -> None:
+    s = Score("tx-1", "web", 0.18, 0.0056, True, 0.0, 0.82, 0.9, 0)
+    alert = explain_outlier("payments", s, 1000.0, exemplars=["tx-3", "tx-9"],
+                            exemplar_events=[{"event_id": "tx-3",
+                                              "fields": {"merchant": "acme", "card": "4111"}},
+                                             {"event_id": "tx-9"}])
+    firing = drift_alert("payments", ALARM, 1000.0, partition=2,
+                         examples=[{"event_id": "tx-1000", "fields": {"merchant": "new"}},
+                                   {"event_id": "tx-1001"}])
+    docs = documents([alert, firing], 1000.0, allow_fields=("merchant",))
+    for doc in docs:
+        validator().validate(doc)
+    by_kind = {d["group_labels"]["kind"]: d["alerts"][0] for d in docs}
+    assert by_kind["outlier"]["details"]["exemplar_events"] == [
+        {"event_id": "tx-3", "fields": {"merchant": "acme"}}, {"event_id": "tx-9"}]  # redacted
+    drift = by_kind["drift"]
+    assert drift["labels"] == {"topic": "payments", "segment": "web", "partition": "2"}
+    assert drift["details"]["example_events"][0] == {"event_id": "tx-1000",
+                                                     "fields": {"merchant": "new"}}
+    bad = {**alert.details, "exemplar_events": [{"fields": {}}]}  # an example needs its id
+    [doc] = documents([Alert("outlier", "firing", alert.labels, details=bad)], 1000.0)
+    assert not validator().is_valid(doc)
+
+
+@pytest.mark.parametrize("status", ["firing", "resolved"])
+def test_operational_documents_are_valid(status: str) -> None:
+    facts = {"dead_letters": 7, "records": 500, "rate": 0.014, "threshold": 0.01,
+             "window_seconds": 300.0}
+    docs = documents([checkpoint_alert(status, 1000.0, 2),
+                      dead_letter_alert("payments", status, 1000.0, facts)], 1000.0)
+    for doc in docs:
+        validator().validate(doc)
+    details = [a["details"] for d in docs for a in d["alerts"]]
+    assert {d["condition"] for d in details} == {"checkpoint_failed", "dead_letter_rate"}
+    [bad] = documents([Alert("operational", "firing", {"condition": "x"},
+                             details={"condition": "mystery"})], 1000.0)
+    assert not validator().is_valid(bad)
 
 
 def test_schema_rejects_what_v1_does_not_allow() -> None:

@@ -2,7 +2,9 @@
 
 One small pipeline (two numeric fields, one categorical, one segment) warms up on typical
 transactions, then sees one odd transaction (an outlier) and a shifted batch (drift). The
-alerts it yields are checked for their explanation, then sent through a real `AlertSink`
+alerts it yields are checked for their explanation (exemplar events with allow-listed
+fields, drift examples from the grown clusters), for drift resolving per partition after
+the hysteresis, then sent through a real `AlertSink`
 to webhook, Slack and Alertmanager receivers (a fake transport), whose bodies must show the
 real event ids and no event value that is not allow-listed.
 """
@@ -26,6 +28,8 @@ from monitor.events import Alert, DriftAlarm, Event, Score
 from monitor.observer import Observer, deviating_features, drift_alert, outlier_alert
 from monitor.pipeline import Pipeline
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
+from monitor.sinks.alerts.ratelimit import TokenBucket
+from monitor.sinks.alerts.router import AlertRouter, fingerprint
 
 NOW = 1_700_000_000.0
 ODD = {"id": "tx-odd", "shop": "web", "amount": 98765.4321, "age": 93.5, "merchant": "zzz",
@@ -139,7 +143,7 @@ def drifted() -> tuple[MonitorConfig, Pipeline, list[Event], list[Score], list[D
 
 
 def test_drift_alert_explains_statistic_clusters_and_examples() -> None:
-    *_, alarms = drifted()
+    _, _, _, scores, alarms = drifted()
     alarm = alarms[0]
     alert = drift_alert("payments", alarm, NOW)
     assert (alert.kind, alert.status) == ("drift", "firing")
@@ -153,6 +157,9 @@ def test_drift_alert_explains_statistic_clusters_and_examples() -> None:
     assert set(d["grown_clusters"]).isdisjoint(d["shrunk_clusters"])
     assert d["example_ids"] == list(alarm.examples)
     assert d["example_ids"] and all(e.startswith("tx-1") for e in d["example_ids"])
+    centroid = {s.event_id: s.centroid for s in scores}  # examples come from grown clusters
+    assert all(centroid[e] in alarm.grown for e in d["example_ids"])
+    assert d["example_events"] == [{"event_id": e} for e in d["example_ids"]]  # no memory
     for key in ("centroid_shift", "occupancy_divergence", "outlier_rate"):
         assert d[key] == getattr(alarm, key)
 
@@ -208,10 +215,135 @@ def test_drift_through_the_observer_reaches_every_receiver(tmp_path: Path) -> No
     submitted: list[Alert] = []
     observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
     observer.scored("payments", 0, pipeline, events, scores, alarms)
-    drift = [a for a in submitted if a.kind == "drift"]
+    drift = [a for a in submitted if a.kind == "drift" and a.status == "firing"]
     assert len(drift) == len(alarms) and drift[0].details["example_ids"]
     bodies = deliver(drift, tmp_path)
     [hook] = bodies["webhook"]
     doc = json.loads(hook)
     assert doc["alerts"][0]["details"]["example_ids"] == list(alarms[0].examples)
     assert "statistic=" in json.loads(bodies["slack"][0])["blocks"][1]["text"]["text"]
+
+
+def feed(observer: Observer, pipeline: Pipeline, cfg: MonitorConfig, rng: random.Random,
+         start: int, n: int, partition: int = 0, batch: int = 50, **kw: Any) -> None:
+    """`n` events through the pipeline and the observer in daemon-sized batches."""
+    for a in range(start, start + n, batch):
+        events = [decode_record(record(rng, i, **kw), cfg.fields, "")
+                  for i in range(a, min(a + batch, start + n))]
+        scores, alarms = pipeline.process(events)
+        observer.scored("payments", partition, pipeline, events, scores, alarms)
+
+
+def test_drift_resolves_after_the_hysteresis_with_the_firing_fingerprint() -> None:
+    cfg = config()
+    pipeline, rng = warm(cfg)
+    submitted: list[Alert] = []
+    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    observer.assigned("payments", 0, pipeline)
+    feed(observer, pipeline, cfg, rng, 1000, 100, log_mean=7.0, merchant="new")
+    firing = [a for a in submitted if a.kind == "drift"]
+    assert firing and {a.status for a in firing} == {"firing"}
+    assert firing[0].labels == {"topic": "payments", "segment": "web", "partition": "0"}
+    assert pipeline.engine.segments["web"].drifting  # still inside the hysteresis
+    assert observer.status({})["partitions"][0]["drifting"] == ["web"]
+    feed(observer, pipeline, cfg, rng, 2000, cfg.drift.hysteresis + 100)  # quiet again
+    assert not pipeline.engine.segments["web"].drifting
+    drift = [a for a in submitted if a.kind == "drift"]
+    [resolved] = [a for a in drift if a.status == "resolved"]
+    assert drift[-1] is resolved and resolved.ends_at == NOW
+    assert fingerprint(resolved) == fingerprint(firing[0])
+    assert {fingerprint(a) for a in drift} == {fingerprint(firing[0])}
+
+
+def test_an_episode_that_ends_within_its_batch_still_resolves() -> None:
+    cfg, pipeline, events, scores, alarms = drifted()  # one batch of 300 > hysteresis 50
+    assert not pipeline.engine.segments["web"].drifting
+    submitted: list[Alert] = []
+    Observer(cfg, clock=lambda: NOW, submit=submitted.append).scored(
+        "payments", 3, pipeline, events, scores, alarms)
+    drift = [a for a in submitted if a.kind == "drift"]
+    assert [a.status for a in drift] == ["firing"] * len(alarms) + ["resolved"]
+    assert len({fingerprint(a) for a in drift}) == 1
+    assert drift[-1].labels["partition"] == "3"
+
+
+def test_one_partition_going_quiet_does_not_resolve_another_partition() -> None:
+    cfg = config()
+    (p0, rng0), (p1, rng1) = warm(cfg), warm(cfg)  # segment "web" lives in both
+    submitted: list[Alert] = []
+    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    router = AlertRouter("ops", AlertsConfig(group_wait_seconds=0.0), TokenBucket(100, 60.0))
+    for partition, pipeline, rng in ((0, p0, rng0), (1, p1, rng1)):
+        feed(observer, pipeline, cfg, rng, 1000, 100, partition, log_mean=7.0, merchant="new")
+    firing = {a.labels["partition"]: a for a in submitted if a.kind == "drift"}
+    assert set(firing) == {"0", "1"}
+    assert fingerprint(firing["0"]) != fingerprint(firing["1"])
+    for a in submitted:
+        router.submit(a, NOW)
+    router.due(NOW)
+    submitted.clear()
+    feed(observer, p0, cfg, rng0, 2000, cfg.drift.hysteresis + 100, 0)  # only p0 goes quiet
+    assert p1.engine.segments["web"].drifting and not p0.engine.segments["web"].drifting
+    resolved = [a for a in submitted if a.kind == "drift"]
+    assert [(a.status, a.labels["partition"]) for a in resolved] == [("resolved", "0")]
+    for a in resolved:
+        router.submit(a, NOW + 1)
+    assert router.status(firing["0"]) == "resolved"
+    assert router.status(firing["1"]) == "firing"  # partition 1's drift still fires
+    feed(observer, p1, cfg, rng1, 2000, cfg.drift.hysteresis + 100, 1)
+    assert [a.labels["partition"] for a in submitted if a.status == "resolved"] == ["0", "1"]
+
+
+def test_exemplars_and_drift_examples_carry_allow_listed_fields() -> None:
+    cfg = config().model_copy(update={"alerts": AlertsConfig(allow_fields=("merchant",))})
+    pipeline = Pipeline.build(cfg)
+    rng = random.Random(0)
+    submitted: list[Alert] = []
+    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    feed(observer, pipeline, cfg, rng, 0, 400)  # warm up through the observer
+    assert len(observer.memory) == 400
+    event = decode_record(ODD, cfg.fields, "")
+    [s], _ = pipeline.process([event])
+    observer.scored("payments", 0, pipeline, [event], [s], [])
+    alert = submitted[-1]
+    d = alert.details
+    assert (alert.kind, d["event_id"]) == ("outlier", "tx-odd")
+    assert d["exemplar_events"] and [e["event_id"] for e in d["exemplar_events"]] == (
+        d["centroid_exemplars"])
+    for e in d["exemplar_events"]:
+        assert e["fields"]["merchant"] in ("acme", "bolt") and set(e["fields"]) == {"merchant"}
+    assert d["fields"] == {"merchant": "zzz"}
+    feed(observer, pipeline, cfg, rng, 1000, 100, log_mean=7.0, merchant="new")
+    drift = next(a for a in submitted if a.kind == "drift")
+    examples = drift.details["example_events"]
+    assert [e["event_id"] for e in examples] == drift.details["example_ids"]
+    assert examples and all(e["fields"] == {"merchant": "new"} for e in examples)
+    assert "4111" not in json.dumps([a.details for a in submitted])  # card never allowed
+
+
+def test_nothing_is_remembered_without_an_allow_list() -> None:
+    cfg = config()
+    pipeline = Pipeline.build(cfg)
+    observer = Observer(cfg, clock=lambda: NOW, submit=[].append)
+    feed(observer, pipeline, cfg, random.Random(0), 0, 400)
+    assert len(observer.memory) == 0
+
+
+def test_a_drift_fired_without_a_partition_label_is_resolved_too() -> None:
+    """Alerts fired by an earlier release (labels topic and segment only) must not fire
+    forever: the sink still holds them, the last partition to go quiet resolves them."""
+    cfg = config()
+    (p0, rng0), (p1, rng1) = warm(cfg), warm(cfg)
+    submitted: list[Alert] = []
+    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    observer.ops.firing = lambda alert: "partition" not in alert.labels  # the old one fires
+    for partition, pipeline, rng in ((0, p0, rng0), (1, p1, rng1)):
+        feed(observer, pipeline, cfg, rng, 1000, 100, partition, log_mean=7.0, merchant="new")
+    submitted.clear()
+    feed(observer, p0, cfg, rng0, 2000, cfg.drift.hysteresis + 100, 0)
+    assert [a.labels.get("partition") for a in submitted] == ["0"]  # p1 still drifts
+    feed(observer, p1, cfg, rng1, 2000, cfg.drift.hysteresis + 100, 1)
+    assert [a.labels for a in submitted[1:]] == [
+        {"topic": "payments", "segment": "web", "partition": "1"},
+        {"topic": "payments", "segment": "web"}]
+    assert all(a.status == "resolved" for a in submitted)

@@ -63,6 +63,17 @@ class AlertsConfig(_Model):
     allow_fields: tuple[str, ...] = Field(
         (), description="event fields allowed into payloads; none by default (no PII)"
     )
+    dead_letter_rate: float = Field(
+        0.01, gt=0, le=1, description="operational alert when a topic's dead-letter share "
+        "over the window reaches this; resolved below half of it"
+    )
+    dead_letter_min_records: int = Field(
+        500, gt=0, description="the share is taken over at least this many records, so "
+        "fewer than rate x min_records dead letters never fire"
+    )
+    dead_letter_window_seconds: float = Field(
+        300.0, gt=0, description="sliding window of the dead-letter share"
+    )
     state_file: str = Field("alerts.sqlite", description="outbox file inside the state dir")
     max_age_seconds: float = Field(24 * 3600.0, gt=0, description="pending older -> expired")
     backoff_initial_seconds: float = Field(1.0, gt=0)

@@ -115,6 +115,13 @@ class AlertRouter:
             for name in self.config.group_by
         }
 
+    def status(self, alert: Alert) -> str | None:
+        """The status this router holds for `alert`'s fingerprint (sent or about to be),
+        None when it holds none: a resolve went out, or it never fired here."""
+        group = self.groups.get(fingerprint(Alert("group", "", self._group_labels(alert))))
+        tracked = group.alerts.get(fingerprint(alert)) if group is not None else None
+        return tracked.status if tracked is not None else None
+
     def submit(self, alert: Alert, now: float) -> None:
         """Take one alert into its group; nothing is sent until `due()` says so."""
         cfg = self.config

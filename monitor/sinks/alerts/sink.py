@@ -120,6 +120,12 @@ class AlertSink:
                     router.submit(alert, now)
                     self._count(name, "dropped", router.dropped - before)
 
+    def firing(self, alert: Alert) -> bool:
+        """Whether a receiver taking `alert`'s kind holds it as firing (survives restarts)."""
+        with self._route_lock:
+            return any(alert.kind in self._kinds[n] and r.status(alert) == "firing"
+                       for n, r in self.routers.items())
+
     def route(self, now: float, *, force: bool = False) -> int:
         """Write every due group notification to the outbox; returns how many."""
         with self._route_lock:
