@@ -29,3 +29,45 @@ class HashingTextModel:
                 h = zlib.crc32(w.encode())
                 out[i, h % self._dim] += 1.0 if (h >> 20) & 1 else -1.0
         return l2_normalise(out)
+
+
+class FakeFuture:
+    """A delivery future: `get()` returns the record metadata, or raises `error`."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.timeouts: list[float | None] = []
+
+    def get(self, timeout: float | None = None) -> object:
+        self.timeouts.append(timeout)
+        if self.error is not None:
+            raise self.error
+        return object()
+
+
+class FakeProducer:
+    """Records `send` calls (as dicts) and flushes; `fail_topics` get failing futures.
+
+    `log` is shared with other fakes to check the order of steps across them.
+    """
+
+    def __init__(self, log: list[str] | None = None,
+                 fail_topics: Sequence[str] = ()) -> None:
+        self.log = log if log is not None else []
+        self.fail_topics = set(fail_topics)
+        self.sent: list[dict[str, object]] = []
+        self.flushes = 0
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+             headers: list[tuple[str, bytes]] | None = None,
+             partition: int | None = None) -> FakeFuture:
+        self.log.append(f"send:{topic}")
+        self.sent.append({"topic": topic, "value": value, "key": key, "headers": headers,
+                          "partition": partition})
+        if topic in self.fail_topics:
+            return FakeFuture(RuntimeError(f"delivery to {topic} failed"))
+        return FakeFuture()
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.log.append("flush")
+        self.flushes += 1

@@ -26,14 +26,17 @@ def read_raw(path: str) -> Iterator[tuple[int, Raw | DecodeError]]:
     if path != "-" and not Path(path).is_file():
         raise ConfigError(f"no such input file: {path}")
     if file_format(path) == "csv":
-        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        # utf-8-sig: spreadsheet "CSV UTF-8" exports start with a byte-order mark, which
+        # would otherwise become part of the first column's name
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
                 return
             header = [h.strip() for h in header]
+            start = reader.line_num + 1  # a quoted field may span lines: report the first
             for row in reader:
-                line = reader.line_num
+                line, start = start, reader.line_num + 1
                 if not row:
                     continue
                 if len(row) != len(header):
@@ -65,7 +68,11 @@ def count_lines(path: str) -> int | None:
     """Data lines in a file, for the progress bar's total (None for stdin)."""
     if path == "-":
         return None
+    n, last = 0, b"\n"
     with open(path, "rb") as fh:
-        n = sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b""))
+        for buf in iter(lambda: fh.read(1 << 20), b""):
+            n += buf.count(b"\n")
+            last = buf[-1:]
+    n += last != b"\n"  # a last line without its newline
     return max(0, n - (1 if file_format(path) == "csv" else 0))
 
