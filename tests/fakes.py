@@ -71,3 +71,13 @@ class FakeProducer:
     def flush(self, timeout: float | None = None) -> None:
         self.log.append("flush")
         self.flushes += 1
+
+
+class ManualClock:
+    """A clock tests move by hand: `clock()` reads `now`; `clock.now += 5` is five seconds."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -18,22 +18,15 @@ from monitor.observer import Observer
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
 from monitor.sinks.alerts.operational import checkpoint_alert, dead_letter_alert
 from monitor.sinks.alerts.router import fingerprint
+from tests.fakes import ManualClock
 
 T0 = 1_700_000_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def observer(**alerts: object) -> tuple[Observer, list[Alert], Clock]:
+def observer(**alerts: object) -> tuple[Observer, list[Alert], ManualClock]:
     cfg = MonitorConfig(fields=FieldsConfig(id="id", categorical=["c"]),
                         alerts=AlertsConfig(**alerts))  # type: ignore[arg-type]
-    clock = Clock()
+    clock = ManualClock(T0)
     submitted: list[Alert] = []
     return Observer(cfg, clock=clock, submit=submitted.append), submitted, clock
 

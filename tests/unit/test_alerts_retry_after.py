@@ -19,22 +19,15 @@ import pytest
 
 from monitor.events import Alert
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
+from tests.fakes import ManualClock
 
 T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Busy:
     """Loopback receiver: 429 + `retry_after` once, then 200; records (clock, segment)."""
 
-    def __init__(self, clock: Clock, retry_after: str) -> None:
+    def __init__(self, clock: ManualClock, retry_after: str) -> None:
         self.calls: list[tuple[float, str, int]] = []
         busy = self
 
@@ -45,7 +38,7 @@ class Busy:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status = 429 if not busy.calls else 200
-                busy.calls.append((clock.t, body["group_labels"]["segment"], status))
+                busy.calls.append((clock.now, body["group_labels"]["segment"], status))
                 self.send_response(status)
                 if status == 429:
                     self.send_header("Retry-After", retry_after)
@@ -75,7 +68,7 @@ class Busy:
 def test_no_request_reaches_the_receiver_before_retry_after(
     tmp_path: Path, header: str, wait: float, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     with Busy(clock, header) as rx:
         cfg = AlertsConfig(
             receivers=(ReceiverConfig(name="hook", url=rx.url, timeout_seconds=5.0),),
@@ -91,7 +84,7 @@ def test_no_request_reaches_the_receiver_before_retry_after(
                 sink.pump()
                 if sink.pending() == 0:
                     break
-                clock.t += 0.5
+                clock.now += 0.5
         sink.stop(timeout=1.0)
 
     first, *rest = rx.calls

@@ -12,34 +12,27 @@ import pytest
 
 from monitor.events import Alert
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
+from tests.fakes import ManualClock
 
 
 class Receiver:
     """Answers 503 until `up_at`, then `status`; records what it accepted."""
 
-    def __init__(self, clock: Clock, up_at: float, status: int = 200) -> None:
+    def __init__(self, clock: ManualClock, up_at: float, status: int = 200) -> None:
         self.clock, self.up_at, self.status = clock, up_at, status
         self.accepted: list[dict[str, Any]] = []
         self.calls = 0
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
         self.calls += 1
-        if self.clock.t < self.up_at:
+        if self.clock.now < self.up_at:
             return httpx.Response(503)
         if self.status == 200:
             self.accepted.append(json.loads(req.content))
         return httpx.Response(self.status)
 
 
-def sink(tmp_path: Path, clock: Clock, rx: Receiver, **kw: object) -> AlertSink:
+def sink(tmp_path: Path, clock: ManualClock, rx: Receiver, **kw: object) -> AlertSink:
     cfg = AlertsConfig(
         receivers=(ReceiverConfig(name="hook", url="http://127.0.0.1:9/", secret="k"),),
         **{
@@ -57,16 +50,16 @@ def drift(segment: str, status: str) -> Alert:
     return Alert("drift", status, {"segment": segment}, details={"statistic": 1e3})
 
 
-def run(s: AlertSink, clock: Clock, seconds: float, step: float = 0.25) -> None:
-    end = clock.t + seconds
-    while clock.t < end:
+def run(s: AlertSink, clock: ManualClock, seconds: float, step: float = 0.25) -> None:
+    end = clock.now + seconds
+    while clock.now < end:
         s.pump()
-        clock.t += step
+        clock.now += step
 
 
 def test_outage_then_recovery_delivers_each_once_in_group_order(tmp_path: Path) -> None:
-    clock = Clock()
-    rx = Receiver(clock, up_at=clock.t + 30.0)
+    clock = ManualClock(1_700_000_000.0)
+    rx = Receiver(clock, up_at=clock.now + 30.0)
     counts: list[tuple[str, str, int]] = []
     s = sink(tmp_path, clock, rx)
     s._on_count = lambda *a: counts.append(a)
@@ -106,7 +99,7 @@ def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_client_errors_fail_and_are_counted_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     rx = Receiver(clock, up_at=0.0, status=400)
     counts: list[tuple[str, str, int]] = []
     s = sink(tmp_path, clock, rx)
@@ -123,7 +116,7 @@ def test_client_errors_fail_and_are_counted_and_logged(
 def test_too_old_expires_and_is_counted_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     rx = Receiver(clock, up_at=float("inf"))
     counts: list[tuple[str, str, int]] = []
     s = sink(tmp_path, clock, rx, max_age_seconds=10.0)
@@ -139,21 +132,21 @@ def test_too_old_expires_and_is_counted_and_logged(
 
 
 def test_gathered_alerts_survive_restart_via_checkpoint(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     rx = Receiver(clock, up_at=0.0)
     s = sink(tmp_path, clock, rx, group_wait_seconds=30.0)
     for i in range(5):
         s.submit(Alert("outlier", "firing", {"segment": "x"}, details={"id": str(i)}))
     s.checkpoint()  # nothing due yet: held by the router, persisted with it
     s.outbox.close()
-    clock.t += 31.0
+    clock.now += 31.0
     again = sink(tmp_path, clock, rx, group_wait_seconds=30.0)
     again.pump()
     assert [d["count"] for d in rx.accepted] == [5]
 
 
 def test_receiver_kinds_filter(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     rx = Receiver(clock, up_at=0.0)
     cfg = AlertsConfig(
         group_wait_seconds=0.0,
@@ -167,7 +160,7 @@ def test_receiver_kinds_filter(tmp_path: Path) -> None:
 
 
 def test_stop_is_idempotent_and_context_manager_works(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     rx = Receiver(clock, up_at=0.0)
     with sink(tmp_path, clock, rx) as s:
         s.submit(drift("a", "firing"))

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from monitor.app import Daemon
 from monitor.config import parse_config
+from tests.fakes import ManualClock
 
 CFG = parse_config({"fields": {"numeric": [{"name": "amount"}]},
                     "http": {"stale_after_s": 30},
                     "kafka": {"restore_timeout_s": 120}})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_loop_stall_turns_unhealthy() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000.0)
     d = Daemon(CFG, "127.0.0.1:1", clock=clock)
     assert d.healthy()[0]
     clock.now += 31
@@ -28,7 +21,7 @@ def test_loop_stall_turns_unhealthy() -> None:
 
 
 def test_a_long_restore_is_healthy_until_its_own_deadline() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000.0)
     d = Daemon(CFG, "127.0.0.1:1", clock=clock)
     d.restoring_since = clock.now  # what _restore_pending sets around restore_partitions
     clock.now += 90  # beyond stale_after_s: a liveness probe must not kill a restore
@@ -39,6 +32,6 @@ def test_a_long_restore_is_healthy_until_its_own_deadline() -> None:
 
 
 def test_not_ready_until_assigned() -> None:
-    d = Daemon(CFG, "127.0.0.1:1", clock=Clock())
+    d = Daemon(CFG, "127.0.0.1:1", clock=ManualClock(1_000.0))
     ok, why = d.ready()
     assert not ok and "not assigned" in why

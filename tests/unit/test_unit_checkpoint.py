@@ -16,7 +16,7 @@ from monitor.pipeline import Pipeline
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
 from monitor.state.snapshot import Snapshot, SnapshotStore, state_digest
-from tests.fakes import FakeFuture, FakeProducer
+from tests.fakes import FakeFuture, FakeProducer, ManualClock
 
 CONFIG = {"fields": {"numeric": [{"name": "amount"}]}, "score": {"warmup": 20}}
 
@@ -77,14 +77,6 @@ class FakeStore:
     def write(self, snap: Snapshot, data: bytes | None = None) -> None:
         self.log.append(f"store.write:{snap.partition}")
         self.written.append((snap, data))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _state(partition: int, offset: int, dirty: bool = True, restored: bool = True,
@@ -177,7 +169,7 @@ def test_oversized_snapshot_is_fatal_and_names_the_setting() -> None:
 
 
 def test_due_by_events_and_by_seconds_with_an_injected_clock() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000.0)
     cp, *_ = _rig(clock=clock)
     assert not cp.due(events_since=99, every_events=100, every_seconds=5.0)
     assert cp.due(events_since=100, every_events=100, every_seconds=5.0)
