@@ -23,13 +23,15 @@ install: $(STAMP)
 # promtool/prometheus, alertmanager and systemd-analyze for the observability, alert and
 # deployment tests. As root they are installed, and then a missing one fails the suite
 # (MONITOR_REQUIRE_TOOLS=1) instead of skipping its tests.
-TOOLS_OK = command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null \
-	&& command -v systemd-analyze >/dev/null
+# (the same tools the tests require: tests/tools.py)
+TOOLS_OK = for t in prometheus promtool amtool systemd-analyze openssl; do \
+	  command -v $$t >/dev/null || exit 1; done; \
+	command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null
 system-deps:
-	@if ! { $(TOOLS_OK); }; then \
+	@if ! ( $(TOOLS_OK) ); then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      prometheus prometheus-alertmanager systemd >/dev/null; \
+	      prometheus prometheus-alertmanager systemd openssl >/dev/null; \
 	  else \
 	    echo "note: run as root (or install the Debian packages prometheus, prometheus-alertmanager and systemd) for the Prometheus/Alertmanager/systemd tests; they skip meanwhile"; \
 	  fi; \

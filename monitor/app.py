@@ -157,12 +157,11 @@ class Daemon:
             if self._text is not None:
                 cache = self._text.cache
                 self.observer.cache_ratio = lambda: cache.hit_ratio
-            if self.k.feedback_topic:
+            topic = k.feedback_topic
+            if topic is not None:
                 prec = self.stats.precision
                 self.observer.flags = lambda: (prec.true_positives, prec.false_positives)
-            if k.feedback_topic is not None:
-                self.feedback = retry(lambda: FeedbackReader(k.feedback_topic or "", client),
-                                      "feedback reader")
+                self.feedback = retry(lambda: FeedbackReader(topic, client), "feedback reader")
                 stack.callback(self.feedback.close)
             subscribe(consumer, k, Rebalance(consumer, self._on_revoked, self._on_assigned))
             try:
@@ -229,7 +228,7 @@ class Daemon:
             self.stats.checkpoints += 1
         # nothing to commit is a success too: all state is durable as of now, and an idle
         # daemon must not look like one whose checkpoints fail
-        self.observer.checkpointed(time.perf_counter() - start, ok=True)
+        self.observer.checkpointed(time.perf_counter() - start, ok=True, wrote=bool(done))
 
     def _lag(self, topic: str, partition: int) -> int | None:
         tp, st = TopicPartition(topic, partition), self.states.get(TopicPartition(topic, partition))
@@ -270,15 +269,15 @@ class Daemon:
         try:
             restored = restore_partitions(self.consumer, tps, self.changelog,
                                           self.checkpointer.store, self.new_pipeline,
-                                          self.k.restore_timeout_s)
+                                          self.k.restore_timeout_s, self.k.feedback_topic)
         finally:
             self.restoring_since = None
         with self.observer.lock:
             self.states.update(restored)
             for tp, st in restored.items():
                 self.observer.assigned(tp.topic, tp.partition, st.pipeline)
-        if self.feedback is not None:  # what the restored states have not applied yet
-            self.feedback.rewind(st.feedback for st in restored.values())
+        if self.feedback is not None:  # from what the states held now have yet to apply
+            self.feedback.position(st.feedback for st in self.states.values())
         self.consumer.resume(*tps)
         self.pending.clear()
 

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from monitor.app import Daemon, load_text_model
 from monitor.config import MonitorConfig, parse_config
+from monitor.errors import FatalError
 from monitor.source.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
 from monitor.synthetic import DEMO_CONFIG, Truth, generate
@@ -129,7 +130,9 @@ def summary(d: Daemon, truth: Truth, elapsed: float, out: TextIO = sys.stdout) -
               + (f"DETECTED at event {caught[0].index:,} (segment {caught[0].segment!r})"
                  if caught else "not detected"), file=out)
     flagged, similar = set(s.outlier_ids), set(s.fraud_like_ids)
-    consumed = [(a, b) for a, b in truth.fraud_bursts if b < s.events]
+    # bursts are positions among events; the daemon also counted the malformed lines
+    consumed = [(a, b) for a, b in truth.fraud_bursts
+                if b + len(truth.malformed) < s.events]
     totals = [0, 0, 0]
     for first, last in consumed:
         ids = [f"tx-{i:07d}" for i in range(first, last + 1)]
@@ -166,7 +169,12 @@ def run_demo(events: int | None, seed: int, stop: threading.Event, quiet: bool =
             feeder = Feeder(broker.bootstrap, truth, seed, stop, lambda: daemon.stats.events)
             feeder.start()
         start = time.monotonic()
-        daemon.run()
-        if feeder is not None:
-            feeder.join(timeout=30)
+        try:
+            daemon.run()
+        finally:
+            stop.set()  # the feeder too, also when the daemon failed
+            if feeder is not None:
+                feeder.join(timeout=60)
+        if feeder is not None and feeder.is_alive():
+            raise FatalError("the demo feeder did not stop within 60 s")
         return summary(daemon, truth, time.monotonic() - start)

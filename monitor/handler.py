@@ -105,13 +105,15 @@ class BatchHandler:
                  first_sighting: Callable[[ConsumerRecord], bool]) -> int:
         """Labelled events update the fraud prototypes of every state that has not applied
         them yet (see `monitor.source.feedback`); each record is counted, dead-lettered
-        and matched against outlier flags once, on its first sighting."""
+        and matched against outlier flags once per process, on its first sighting."""
         assert self.sinks is not None
         decoded: list[tuple[ConsumerRecord, Event | None]] = []
+        new: dict[tuple[str, int], int] = {}
         for r in records:
             first = first_sighting(r)
             try:
-                ev = decode_json(r.value or b"", self.cfg.fields, f"feedback:{r.offset}")
+                ev = decode_json(r.value or b"", self.cfg.fields,
+                                 f"feedback:{r.partition}:{r.offset}")
             except DecodeError as err:
                 ev = None
                 if first:
@@ -120,11 +122,13 @@ class BatchHandler:
                     self.stats.dead_letters += 1
                     self.observer.dead_letter(r.topic, r.partition)
             if first:
-                self.observer.records(r.topic, r.partition, 1)
+                new[(r.topic, r.partition)] = new.get((r.topic, r.partition), 0) + 1
                 if ev is not None and ev.label is not None:
                     self.stats.precision.feedback(ev.id, ev.label)
                     self.stats.feedback += 1
             decoded.append((r, ev))
+        for (topic, partition), n in new.items():
+            self.observer.records(topic, partition, n)
         for st in states:
             todo = [(r, ev) for r, ev in decoded if r.offset >= st.feedback.get(r.partition, 0)]
             if not todo:

@@ -56,6 +56,7 @@ class Observer:
         self.alerts_pending: Callable[[], int | None] = lambda: None
         self.flags: Callable[[], tuple[int, int] | None] = lambda: None  # feedback on flags
         self.sink_checkpoint: Callable[[], None] = lambda: None
+        self.drop_alerts: Callable[[dict[str, str]], None] = lambda labels: None
         self.drifting: set[tuple[str, int, str]] = set()
         self.last_alarm: dict[str, Any] | None = None
         self.memory = RecentFields(cfg.alerts.allow_fields)  # empty without an allow-list
@@ -66,12 +67,20 @@ class Observer:
 
     # -- hooks the loop calls -------------------------------------------------------------
     def assigned(self, topic: str, partition: int, pipeline: Pipeline) -> None:
+        """A partition restored here: its segments still drifting (as another process, or
+        this one before a restart, left them) are resolved from here when they calm down."""
         self.partitions[(topic, partition)] = pipeline
+        self.drifting |= {(topic, partition, name)
+                          for name, m in pipeline.engine.segments.items() if m.drifting}
 
     def forget(self, topic: str, partition: int) -> None:
+        """A partition revoked: its new owner resolves its drift alerts, so this process
+        drops them without a word (a repeat of a firing it no longer watches would
+        contradict the new owner's resolve)."""
         self.partitions.pop((topic, partition), None)
         self.metrics.forget(topic, partition)
         self.drifting = {d for d in self.drifting if d[:2] != (topic, partition)}
+        self.drop_alerts({"topic": topic, "partition": str(partition)})
 
     def records(self, topic: str, partition: int, n: int) -> None:
         self.metrics.consumed.labels(topic, str(partition)).inc(n)
@@ -110,9 +119,12 @@ class Observer:
                                         examples=self.memory.describe(topic, alarm.examples)))
         self._resolve(topic, partition, pipeline, now)
 
-    def checkpointed(self, seconds: float, ok: bool) -> None:
+    def checkpointed(self, seconds: float, ok: bool, wrote: bool = True) -> None:
+        """`wrote`: something was made durable and committed (only then is the duration
+        a checkpoint's cost); a check that found everything durable is a success too."""
         if ok:
-            self.metrics.checkpoint_seconds.observe(seconds)
+            if wrote:
+                self.metrics.checkpoint_seconds.observe(seconds)
             self.metrics.checkpoint_last.set(self.clock())
         else:
             self.metrics.checkpoint_failures.inc()
@@ -199,11 +211,13 @@ def open_alert_sink(cfg: MonitorConfig, observer: Observer, env: Mapping[str, st
     observer.alerts_pending = sink.pending
     observer.sink_checkpoint = sink.checkpoint
     observer.ops.firing = sink.firing  # what fired before a restart can still resolve
+    observer.drop_alerts = sink.drop
 
     def detach() -> None:  # runs before the sink closes (LIFO): late revokes skip it
         observer.submit = None
         observer.sink_checkpoint = lambda: None
         observer.alerts_pending = lambda: None
         observer.ops.firing = lambda alert: False
+        observer.drop_alerts = lambda labels: None
 
     stack.callback(detach)

@@ -85,7 +85,8 @@ class CentroidReference:
     def fit(cls, x: Matrix, k: int, seed: int, exemplars: int = 3,
             ids: list[str] | None = None, trim: float = 0.0) -> CentroidReference:
         """k-means on `x`; with `trim` > 0 each centroid then becomes the mean of its
-        members without the farthest `trim` share of all rows.
+        members without its own farthest `trim` share (every cluster keeps its nearest
+        member, so none is emptied, and a spread-out cluster is trimmed like a tight one).
 
         Online learning only takes events with p-value above `learn_p`, so a reference
         that keeps learning settles on trimmed means. Fitting it trimmed from the start
@@ -98,11 +99,13 @@ class CentroidReference:
         ref = cls(means, np.zeros(len(means)), np.zeros(len(means)), exemplars)
         dist = 1.0 - np.sum(x * ref.unit[labels], axis=1)
         if trim > 0 and len(x) > 1:
-            keep = dist <= np.quantile(dist, 1.0 - trim)
+            keep = np.zeros(len(x), bool)
             for j in range(ref.k):
-                members = keep & (labels == j)
+                members = labels == j
                 if members.any():
-                    ref.means[j] = x[members].mean(axis=0)
+                    near = members & (dist <= np.quantile(dist[members], 1.0 - trim))
+                    keep |= near
+                    ref.means[j] = x[near].mean(axis=0)
             ref._set_directions()
             dist = 1.0 - np.sum(x * ref.unit[labels], axis=1)
             x, labels, dist = x[keep], labels[keep], dist[keep]

@@ -95,10 +95,13 @@ def source_topics(bootstrap: str | list[str], k: KafkaConfig,
 def ensure_output_topics(bootstrap: str | list[str], k: KafkaConfig,
                          client: Mapping[str, Any] | None = None) -> int:
     """Create the scored, dead-letter and changelog topics if missing, with as many
-    partitions as the largest source topic; returns the changelog's partition count."""
+    partitions as the largest source topic (and the feedback topic, with one); returns
+    the changelog's partition count."""
     counts = [topic_partitions(bootstrap, t, client) for t in source_topics(bootstrap, k, client)]
     parts = max([n for n in counts if n] or [1])
     wanted = [(k.scored_topic, parts), (k.dead_letter_topic, 1), (k.changelog, parts)]
+    if k.feedback_topic is not None:  # analysts' tooling may create it first, larger
+        wanted.append((k.feedback_topic, 1))
     try:
         big = {k.changelog: {"max.message.bytes": str(k.max_snapshot_bytes)}}
         create_topics(bootstrap, wanted, compacted=[k.changelog], client=client, configs=big)

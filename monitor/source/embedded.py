@@ -6,13 +6,13 @@ loopback port. Nothing leaves 127.0.0.1 and nothing is written to disk.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -71,7 +71,7 @@ class EmbeddedBroker:
             # its own process group: Ctrl+C in a terminal signals the whole foreground
             # group, and the broker must outlive the daemon's final checkpoint (stop()
             # ends it); and it dies with us should we be killed outright
-            process_group=0, preexec_fn=_die_with_parent)
+            process_group=0, preexec_fn=_die_with_parent())
         deadline = time.monotonic() + self.start_timeout_s
         while not _answers(self.port):
             if self.proc.poll() is not None:
@@ -102,8 +102,16 @@ class EmbeddedBroker:
         self.stop()
 
 
-def _die_with_parent() -> None:
-    """In the broker's child process, before exec: on Linux, have the kernel send SIGTERM
-    when the parent dies, so a killed monitor leaves no broker behind."""
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: only stop() ends it
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent() -> Callable[[], None] | None:
+    """For the broker's child process, run between fork and exec: on Linux, have the kernel
+    send it SIGTERM when its parent dies, so a killed monitor leaves no broker behind.
+
+    libc is loaded here, in the parent: loading a library in the forked child of a
+    threaded process can deadlock. The kernel ties the signal to the thread that started
+    the broker, so start it from a thread that lives as long as the broker (the main one).
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: only stop() ends it
+        return None
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -11,7 +11,8 @@ record is never applied to a state twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -21,46 +22,65 @@ log = logging.getLogger(__name__)
 
 
 class FeedbackReader:
-    """All partitions of one topic, from the lowest offset any held state still needs."""
+    """All partitions of one topic, from the lowest offset any held state still needs.
 
-    def __init__(self, topic: str, client: dict[str, Any], max_records: int = 500) -> None:
+    Nothing is read until `position` has been told what the held states need (a daemon
+    with no partition has nowhere to apply feedback). The topic's partitions are looked up
+    again every `refresh_s`: a partition added later is picked up, and a topic that does
+    not exist yet costs one metadata request per `refresh_s`, not one per loop.
+    """
+
+    def __init__(self, topic: str, client: dict[str, Any], max_records: int = 500,
+                 refresh_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
+                 consumer: Any = None) -> None:
         self.topic = topic
         self.max_records = max_records
-        self.consumer = KafkaConsumer(group_id=None, enable_auto_commit=False,
-                                      auto_offset_reset="earliest", **client)
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.consumer = consumer if consumer is not None else KafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **client)
         self.partitions: list[TopicPartition] = []
+        self.needs: list[dict[int, int]] | None = None  # per held state: partition -> offset
+        self._next_refresh = float("-inf")
         # per partition, the offset after the newest record handed out at least once:
         # below it a record is a re-read for a state that lagged (count it only once)
         self.seen: dict[int, int] = {}
 
-    def _assign(self) -> None:
+    def _refresh(self) -> None:
+        now = self.clock()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + self.refresh_s
         found = self.consumer.partitions_for_topic(self.topic) or set()
         tps = [TopicPartition(self.topic, p) for p in sorted(found)]
         if tps != self.partitions:
+            log.info("feedback topic %s: partitions %s", self.topic, sorted(found))
             self.consumer.assign(tps)
-            for tp in tps:
-                if tp not in self.partitions:
-                    self.consumer.seek(tp, 0)
             self.partitions = tps
+            self._seek()
 
-    def rewind(self, needs: Iterable[dict[int, int]]) -> None:
-        """Go back to the lowest offset any state in `needs` (partition -> next offset it
-        has applied) has not applied yet; a state without an entry needs everything."""
-        self._assign()
-        needs = list(needs)
+    def _seek(self) -> None:
         for tp in self.partitions:
-            low = min((n.get(tp.partition, 0) for n in needs), default=None)
-            if low is not None and low < self.consumer.position(tp):
-                log.info("feedback %s:%d: re-reading from offset %d", tp.topic, tp.partition,
-                         low)
-                self.consumer.seek(tp, low)
+            want = min((n.get(tp.partition, 0) for n in self.needs or ()), default=0)
+            if self.consumer.position(tp) != want:
+                self.consumer.seek(tp, want)
+
+    def position(self, needs: Iterable[dict[int, int]]) -> None:
+        """Read from the lowest offset any held state (its partition -> next offset it
+        has yet to apply) needs; a state without an entry needs everything. Moves back for
+        a state restored from an older snapshot, forward past what all have applied."""
+        self.needs = [dict(n) for n in needs] or None
+        self._next_refresh = float("-inf")  # states changed: look at the topic again
+        self._refresh()
+        self._seek()
 
     def poll(self, timeout_ms: int = 0) -> list[ConsumerRecord]:
         """New feedback records, in offset order per partition (none if there are none)."""
+        if self.needs is None:
+            return []
+        self._refresh()
         if not self.partitions:
-            self._assign()
-            if not self.partitions:
-                return []
+            return []
         got = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.max_records)
         return [r for records in got.values() for r in records]
 

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def restore_partitions(consumer: KafkaConsumer, tps: list[TopicPartition], changelog: Changelog,
                        store: SnapshotStore | None, new_pipeline: Callable[[], Pipeline],
-                       timeout_s: float) -> dict[TopicPartition, PartitionState]:
+                       timeout_s: float, feedback_topic: str | None = None,
+                       ) -> dict[TopicPartition, PartitionState]:
     """Restored states of `tps`, with the consumer positioned for each (not resumed)."""
     committed = {(tp.topic, tp.partition): consumer.committed(tp) for tp in tps}
     local: dict[tuple[str, int], Snapshot] = {}
@@ -43,6 +44,8 @@ def restore_partitions(consumer: KafkaConsumer, tps: list[TopicPartition], chang
         mark = committed[key]
         if snap is not None:
             st.load(snap)
+            if feedback_topic is not None and "feedback" not in snap.state:
+                st.feedback = group_feedback_offsets(consumer, feedback_topic)
             consumer.seek(tp, snap.offset)
         elif mark is not None:
             log.warning("%s:%d has a committed offset but no snapshot: cold start at %d",
@@ -56,3 +59,12 @@ def restore_partitions(consumer: KafkaConsumer, tps: list[TopicPartition], chang
                  "local snapshot" if key in local else "changelog" if snap else "no state")
         states[tp] = st
     return states
+
+
+def group_feedback_offsets(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
+    """Feedback applied by a snapshot written before states recorded it themselves: up to
+    what the group committed on the feedback topic, as earlier releases did (so an
+    upgrade does not apply old cases a second time)."""
+    found = consumer.partitions_for_topic(topic) or set()
+    offsets = {p: consumer.committed(TopicPartition(topic, p)) for p in sorted(found)}
+    return {p: int(o) for p, o in offsets.items() if o is not None}

@@ -49,7 +49,7 @@ def _panel_queries() -> Iterator[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+def prometheus() -> Iterator[tuple[Path, int]]:
     binary = require_tool("prometheus", hint="apt-get install -y prometheus; `make test` does")
     yield Path(binary), free_port()
 

@@ -8,7 +8,6 @@ nobody, so a default receiver must refuse to talk to it; `ca_file` trusts it, an
 from __future__ import annotations
 
 import logging
-import shutil
 import ssl
 import subprocess
 import threading
@@ -21,15 +20,14 @@ import pytest
 
 from monitor.sinks.alerts import AlertsConfig, ReceiverConfig
 from monitor.sinks.alerts.delivery import Sender, _tls
+from tests.tools import require_tool
 
 DOC = {"id": "n1", "schema": "monitor.alerts/v1", "alerts": []}
 
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command")
+    openssl = require_tool("openssl", hint="apt-get install -y openssl")
     d = tmp_path_factory.mktemp("tls")
     crt, key = d / "cert.pem", d / "key.pem"
     subprocess.run(

@@ -347,3 +347,33 @@ def test_a_drift_fired_without_a_partition_label_is_resolved_too() -> None:
         {"topic": "payments", "segment": "web", "partition": "1"},
         {"topic": "payments", "segment": "web"}]
     assert all(a.status == "resolved" for a in submitted)
+
+
+def test_a_partition_moved_while_drifting_is_resolved_by_its_new_owner_only() -> None:
+    cfg = config()
+    pipeline, rng = warm(cfg)
+    old_sent: list[Alert] = []
+    old = Observer(cfg, clock=lambda: NOW, submit=old_sent.append)
+    router = AlertRouter("ops", AlertsConfig(group_wait_seconds=0.0), TokenBucket(100, 60.0))
+    old.drop_alerts = router.drop
+    old.assigned("payments", 0, pipeline)
+    feed(old, pipeline, cfg, rng, 1000, 100, log_mean=7.0, merchant="new")
+    [firing] = [a for a in old_sent if a.kind == "drift"][:1]
+    for a in old_sent:
+        router.submit(a, NOW)
+    router.due(NOW)
+    assert router.status(firing) == "firing"
+    # rebalance: the old owner forgets the partition and drops its alert silently ...
+    old.forget("payments", 0)
+    assert router.status(firing) is None and not router.due(NOW + 10 * 3600)
+    # ... and the new owner, restored mid-episode, resolves it when the segment calms down
+    state = pipeline.state_dict()
+    moved = Pipeline.build(cfg)
+    moved.load_state_dict(state)
+    assert moved.engine.segments["web"].drifting
+    new_sent: list[Alert] = []
+    new = Observer(cfg, clock=lambda: NOW, submit=new_sent.append)
+    new.assigned("payments", 0, moved)
+    feed(new, moved, cfg, rng, 2000, cfg.drift.hysteresis + 100)
+    resolved = [a for a in new_sent if a.kind == "drift" and a.status == "resolved"]
+    assert [fingerprint(a) for a in resolved] == [fingerprint(firing)]

@@ -108,3 +108,18 @@ def test_sorted_window_matches_a_plain_sorted_tail() -> None:
         w.add(vals)
         stream.extend(vals.tolist())
         assert w.sorted.tolist() == sorted(stream[-37:])
+
+
+def test_trimmed_fit_keeps_every_cluster_and_pulls_it_to_its_core() -> None:
+    rng = np.random.default_rng(4)
+    # one tight cluster and one spread-out one: a single global cut would empty the latter
+    tight = rng.normal([1, 0, 0, 0], 0.02, size=(60, 4))
+    loose = rng.normal([0, 1, 0, 0], 0.4, size=(60, 4))
+    x = np.vstack([tight, loose]).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    whole = CentroidReference.fit(x, 2, seed=0)
+    trimmed = CentroidReference.fit(x, 2, seed=0, trim=0.2)
+    assert (trimmed.weights > 0).all() and trimmed.weights.sum() < whole.weights.sum()
+    # each centroid sits closer to its kept members than the untrimmed one does
+    assert (trimmed.scales <= whole.scales + 1e-9).all()
+    assert (trimmed.scales < whole.scales).any()

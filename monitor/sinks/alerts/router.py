@@ -179,6 +179,13 @@ class AlertRouter:
             else:
                 heapq.heappushpop(tracked.examples, item)
 
+    def drop(self, labels: dict[str, str]) -> None:
+        """Forget every alert whose labels include `labels`, without a notification."""
+        items = labels.items()
+        for group in self.groups.values():
+            for fp in [fp for fp, t in group.alerts.items() if items <= t.labels.items()]:
+                del group.alerts[fp]
+
     def _repeat_due(self, t: Tracked, now: float) -> bool:
         return (
             t.status == "firing"

@@ -126,6 +126,12 @@ class AlertSink:
             return any(alert.kind in self._kinds[n] and r.status(alert) == "firing"
                        for n, r in self.routers.items())
 
+    def drop(self, labels: dict[str, str]) -> None:
+        """Forget alerts whose labels include `labels`, sending nothing."""
+        with self._route_lock:
+            for router in self.routers.values():
+                router.drop(labels)
+
     def route(self, now: float, *, force: bool = False) -> int:
         """Write every due group notification to the outbox; returns how many."""
         with self._route_lock:
