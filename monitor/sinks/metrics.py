@@ -102,6 +102,9 @@ class Metrics:
                                    registry=r)
         self.alerts_failed = Counter("monitor_alerts_failed", "Alert notifications that "
                                      "failed for good (rejected or expired).", registry=r)
+        self.alerts_dropped = Counter("monitor_alerts_dropped", "Alerts dropped before any "
+                                      "notification: a receiver's group cap was reached.",
+                                      registry=r)
         Info("monitor_build", "Build information.", registry=r).info(
             {"version": __version__, "python": sys.version.split()[0], "model": model})
         self.collector = StateCollector(view or ProcessView, segment_cap, clock)
@@ -119,6 +122,8 @@ class Metrics:
             self.alerts_sent.inc(n)
         elif counter in ("failed", "expired"):
             self.alerts_failed.inc(n)
+        elif counter == "dropped" and n > 0:
+            self.alerts_dropped.inc(n)
 
 
 def _family(kind: str, name: str, doc: str, labels: list[str]) -> Any:

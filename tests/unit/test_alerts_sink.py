@@ -166,3 +166,20 @@ def test_stop_is_idempotent_and_context_manager_works(tmp_path: Path) -> None:
         s.submit(drift("a", "firing"))
     assert [d["status"] for d in rx.accepted] == ["firing"]
     assert s.stop() is True
+
+
+def test_alerts_dropped_at_the_group_cap_are_exported(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.sinks.metrics import Metrics
+
+    clock = ManualClock(1_700_000_000.0)
+    metrics = Metrics(CollectorRegistry())
+    cfg = AlertsConfig(
+        receivers=(ReceiverConfig(name="hook", url="http://127.0.0.1:9/", secret="k"),),
+        group_wait_seconds=0.0, max_groups=1, group_by=("kind", "segment"))
+    s = AlertSink(cfg, tmp_path, clock=clock, on_count=metrics.on_alert_count,
+                  transports={"hook": httpx.MockTransport(Receiver(clock, 0.0))})
+    for seg in ("a", "b", "c"):  # one group fits; the other two are dropped
+        s.submit(drift(seg, "firing"))
+    assert "monitor_alerts_dropped_total 2.0" in generate_latest(metrics.registry).decode()
