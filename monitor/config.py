@@ -58,6 +58,10 @@ class FieldsConfig(_Model):
                                         "robustly standardised online")
     categorical: list[str] = Field(default_factory=list, description="categorical fields, "
                                    "feature-hashed")
+    context: list[str] | None = Field(
+        None, description="categorical fields within whose value each numeric is also "
+        "judged (an amount against its category's amounts); default: all categorical "
+        "fields and, with a timestamp, the hour of day; [] for none")
     required: list[str] = Field(default_factory=list, description="fields that must be present")
     max_event_bytes: int = Field(65_536, gt=0, description="larger events are rejected")
 
@@ -65,6 +69,9 @@ class FieldsConfig(_Model):
     def _something_to_embed(self) -> FieldsConfig:
         if not (self.text or self.template or self.numeric or self.categorical):
             raise ValueError("declare at least one text, template, numeric or categorical field")
+        unknown = sorted(set(self.context or []) - set(self.categorical))
+        if unknown:
+            raise ValueError(f"context names fields that are not categorical: {unknown}")
         return self
 
 
@@ -120,6 +127,23 @@ class ScoreConfig(_Model):
                                   "per segment")
     max_segments: int = Field(1000, gt=0, description="segments kept; least recently seen evicted")
     exemplars: int = Field(3, ge=0, description="example event ids kept per centroid")
+    field_evidence: bool | Literal["auto"] = Field(
+        "auto", description="judge each numeric, categorical and time field on its own too "
+        "(numerics also within their context), combined with the embedding's evidence into "
+        "one calibrated p-value; auto = when text and tabular fields are mixed (measured: "
+        "it lifts mixed events, while the joint tabular space ranks tabular-only data "
+        "better); false = the embedding alone")
+    combine_below: float = Field(
+        0.01, gt=0, lt=1, description="besides the smallest column p-value, every other "
+        "column below this adds its evidence to the combined score (which is calibrated "
+        "itself, so any value keeps the p-value valid)")
+    context_prior: float = Field(20.0, gt=0, description="pseudo-events by which a small "
+                                 "context's mean and spread lean on the global ones")
+    buckets: int = Field(256, ge=32, le=65_536, description="hash buckets per categorical "
+                         "field for value counts and contexts (memory per segment)")
+    tail: bool = Field(True, description="extrapolate p-values beyond the largest "
+                       "calibration score with a fitted exponential tail, so alpha below "
+                       "1/(n+1) is reachable")
     seed: int = Field(0, description="seeds k-means and the p-value randomisation")
 
 

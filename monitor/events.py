@@ -46,6 +46,8 @@ class Score(NamedTuple):
     risk: float
     centroid: int
     warming_up: bool = False
+    driver: str = ""  # the evidence column with the smallest p-value ("" = embedding only)
+    evidence: dict[str, float] | None = None  # p-value of each evidence column
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,8 @@ class Score(NamedTuple):
             "risk": self.risk,
             "centroid": self.centroid,
             "warming_up": self.warming_up,
+            "driver": self.driver,
+            "evidence": self.evidence,
         }
 
 

@@ -19,7 +19,8 @@ class Pipeline:
     def __init__(self, cfg: MonitorConfig, encoder: CompositeEncoder) -> None:
         self.cfg = cfg
         self.encoder = encoder
-        self.engine = Engine(cfg.score, cfg.drift, segmented=cfg.fields.segment is not None)
+        self.engine = Engine(cfg.score, cfg.drift, segmented=cfg.fields.segment is not None,
+                             fields=cfg.fields)
         self.last_embed_seconds: float | None = None
 
     @classmethod

@@ -95,6 +95,7 @@ def replay(
     scores: list[float] = []
     risks: list[float] = []
     fraud_sims: list[float] = []
+    evidence: list[dict[str, float]] = []
     flags: list[bool] = []
     alarms: list[DriftAlarm] = []
     events_total = outliers = scored = 0
@@ -126,6 +127,8 @@ def replay(
                     scores.append(res.score)
                     risks.append(res.risk)
                     fraud_sims.append(res.fraud_similarity)
+                    if res.evidence is not None:
+                        evidence.append(res.evidence)
             bar.update(len(batch))
             bar.set_postfix(outliers=outliers, alarms=len(alarms), refresh=False)
         elapsed = max(clock() - start, 1e-9)
@@ -145,4 +148,18 @@ def replay(
         report.update(quality_report(labels, scores, flags))
         report["auroc_risk"] = auroc(labels, risks)
         report["auroc_fraud_similarity"] = auroc(labels, fraud_sims)
+        report["auroc_by_group"] = auroc_by_group(labels, evidence)
     return report
+
+
+def auroc_by_group(labels: list[bool], evidence: list[dict[str, float]]) -> dict[str, float]:
+    """How well each evidence column alone ranks the labelled events (smaller p-value =
+    more suspicious): tells a user which fields carry signal. Empty without per-field
+    evidence (the embedding's score is then the whole `auroc`).
+
+    >>> auroc_by_group([True, False], [{"a": 0.01, "b": 0.5}, {"a": 0.4, "b": 0.2}])
+    {'a': 1.0, 'b': 0.0}
+    """
+    if len(evidence) != len(labels):
+        return {}
+    return {name: auroc(labels, [-row[name] for row in evidence]) for name in evidence[0]}

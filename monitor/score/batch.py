@@ -13,13 +13,13 @@ scores do not depend on how a stream was batched (see `CentroidReference.nearest
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from monitor.score.calibration import p_values_from_ranks
+from monitor.embed.fields import FieldValues
 from monitor.score.reference import cosine_distance
 
 if TYPE_CHECKING:
@@ -33,7 +33,13 @@ Floats = npt.NDArray[np.float64]
 class Scored:
     """Per-row outputs of one scoring pass, as plain lists: each is read once per event
     (by the scored record, the detector, the gauges, the learning block), and turning a
-    whole column into a list at once is far cheaper than indexing numpy row by row."""
+    whole column into a list at once is far cheaper than indexing numpy row by row.
+
+    With per-field evidence, `columns` holds each row's raw scores of the columns that
+    calibrate against a pool (the embedding distance, then each numeric |z|) and
+    `evidence` each row's p-value of every column; `driver` is the column with the
+    smallest p-value (-1 without per-field evidence).
+    """
 
     score: list[float]
     p_value: list[float | None]  # None while the segment warms up
@@ -45,6 +51,9 @@ class Scored:
     smooth: list[float]  # randomised p-values, fed to the drift detector
     accept: list[bool]  # rows the reference (or the warm-up) may learn from
     warming_up: bool
+    driver: list[int] = field(default_factory=list)
+    columns: Floats | None = None  # (n, pooled columns)
+    evidence: Floats | None = None  # (n, all columns)
 
 
 def risk_score(p: Floats, fraud_sim: Floats, normal_sim: Floats, has_fraud: bool) -> Floats:
@@ -66,9 +75,10 @@ def risk_score(p: Floats, fraud_sim: Floats, normal_sim: Floats, has_fraud: bool
 
 
 def score_chunks(models: Sequence[SegmentModel], x: Matrix, bounds: Sequence[int],
-                 is_fraud: npt.NDArray[np.bool_]) -> Scored:
-    """Rows `bounds[j]:bounds[j + 1]` of `x` belong to `models[j]`, whose reference is
-    ready; scores every row against its segment's state before these rows.
+                 is_fraud: npt.NDArray[np.bool_], values: FieldValues | None = None) -> Scored:
+    """Rows `bounds[j]:bounds[j + 1]` of `x` (and of `values`) belong to `models[j]`,
+    whose reference is ready; scores every row against its segment's state before these
+    rows.
 
     Draws each segment's tie-breaking uniforms from its own generator, in row order, so
     a segment's random stream is the same however its rows were batched.
@@ -89,15 +99,28 @@ def score_chunks(models: Sequence[SegmentModel], x: Matrix, bounds: Sequence[int
                                                                              strict=True)
                                 if m.reference is not None])
         s = dist / np.maximum(scale, 1e-6)
-    lo, hi, size, u = [], [], [], []
+    fielded = models[0].evidence is not None
+    n = len(x)
+    p, smooth = np.empty(n), np.empty(n)
+    driver = np.full(n, -1, np.int64)
+    cols = evid = None
+    if fielded:
+        assert values is not None
+        cols = np.empty((n, 1 + values.numeric.shape[1]))
+        evid = np.empty((n, models[0].width))
+        s = s.copy()
     for m, a, b in spans:
-        cal = m.reservoir.sorted
-        lo.append(cal.searchsorted(s[a:b], side="left"))
-        hi.append(cal.searchsorted(s[a:b], side="right"))
-        size.append(len(cal))
-        u.append(m.rng.random(b - a))
-    p, smooth = p_values_from_ranks(np.concatenate(lo), np.concatenate(hi),
-                                    np.repeat(size, np.diff(bounds)), np.concatenate(u))
+        if fielded:
+            assert m.evidence is not None and cols is not None and evid is not None
+            part = values.take(slice(a, b))  # type: ignore[union-attr]
+            cols[a:b, 0] = s[a:b]
+            cols[a:b, 1:] = m.evidence.numeric_z(part)
+            pooled = [pool.p_values(cols[a:b, j]) for j, pool in enumerate(m.pools)]
+            evid[a:b] = np.column_stack([*pooled, m.evidence.count_p(part)])
+            driver[a:b] = evid[a:b].argmin(axis=1)
+            s[a:b] = combined_score(evid[a:b], cfg.combine_below)
+        p[a:b] = m.reservoir.p_values(s[a:b])
+        smooth[a:b] = m.reservoir.smoothed(s[a:b], m.rng.random(b - a))
     normal_sim = 1.0 - dist
     risk = 1.0 - p
     fraud_sim = np.zeros(len(x))
@@ -108,9 +131,33 @@ def score_chunks(models: Sequence[SegmentModel], x: Matrix, bounds: Sequence[int
     # a stricter bar than alpha for learning: borderline events (often the start of an
     # attack) neither vouch for themselves nor drag centroids towards them
     accept = (p > max(cfg.alpha, cfg.learn_p)) & ~is_fraud
-    return Scored(s.tolist(), p.tolist(), (p <= cfg.alpha).tolist(), idx.tolist(),
+    p_list: list[float | None] = list(p.tolist())
+    return Scored(s.tolist(), p_list, (p <= cfg.alpha).tolist(), idx.tolist(),
                   fraud_sim.tolist(), normal_sim.tolist(), risk.tolist(), smooth.tolist(),
-                  accept.tolist(), False)
+                  accept.tolist(), False, driver.tolist(), cols, evid)
+
+
+def combined_score(evidence: Floats, below: float) -> Floats:
+    """-log of each row's smallest column p-value, plus log(below / p) for each other
+    column whose p-value is below `below` (a truncated product on top of the minimum).
+
+    The minimum lets one extreme column carry an event, and a noisy column can only add
+    its own false alarms at its own rate instead of diluting the others (Sparkov card
+    transactions, 12 columns: minimum 0.913 AUROC, Cauchy combination 0.867, Fisher
+    0.720). The truncated part lets independent pieces of evidence add up, as they do in
+    an analyst's eye (an unseen merchant, abroad, at 50 times the usual amount), while a
+    column above `below` adds nothing. The result is no p-value itself: the segment
+    calibrates it against its own pool, so the final p-value is valid whatever the
+    dependence between columns.
+
+    >>> combined_score(np.array([[0.5, 0.001], [0.001, 0.001], [1.0, 0.8]]), 0.01).round(3)
+    array([6.908, 9.21 , 0.223])
+    """
+    low = np.maximum(evidence, 1e-300)
+    least = low.min(axis=1)
+    extra = np.log(below / low).clip(min=0.0).sum(axis=1) - np.log(below / least).clip(min=0.0)
+    out: Floats = -np.log(least) + extra
+    return out
 
 
 def warming(model: SegmentModel, x: Matrix, is_fraud: npt.NDArray[np.bool_]) -> Scored:
@@ -120,4 +167,4 @@ def warming(model: SegmentModel, x: Matrix, is_fraud: npt.NDArray[np.bool_]) -> 
     zeros, nan = [0.0] * n, [float("nan")] * n
     return Scored(zeros, [None] * n, [False] * n, [-1] * n,
                   model.fraud.similarity(x).tolist(), zeros, zeros, nan,
-                  (~is_fraud).tolist(), True)
+                  (~is_fraud).tolist(), True, [-1] * n)

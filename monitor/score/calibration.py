@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from monitor.score.tail import Tail, impute, tail_fit, tail_p_values
+
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+CREDIT_CAP = 3.0  # stand-ins saved up for flagged scores: a cluster no drift would make
 
 
 def p_values_from_ranks(lo: Ints, hi: Ints, n: Ints | int,
@@ -95,12 +98,19 @@ class SortedWindow:
 class CalibrationReservoir:
     """The most recent `size` out-of-sample scores of events not confirmed as fraud.
 
-    No score is left out for being an outlier: any selection on the score itself biases
-    the calibration. Leaving outliers out truncates it at its own alpha-quantile, and each
-    refresh trims the tail again, so the threshold ratchets down (measured: false-positive
-    rate 0.25 at alpha 0.05 after 6,000 stationary events; 1 - (1 - alpha)^k after k
-    turnovers in general); keeping only a tail of outliers ratchets it up. Confirmed fraud
-    (feedback labels) is left out, which is selection on a label, not on the score.
+    Any selection on the score itself biases the calibration: leaving outliers out
+    truncates it at its own alpha-quantile, and each refresh trims the tail again, so the
+    threshold ratchets down (measured: false-positive rate 0.25 at alpha 0.05 after 6,000
+    stationary events). Keeping them lets a burst of anomalies, or the first wave of a
+    drift, lift the bar for whatever comes next. So outliers' scores never enter; in their
+    place come draws from the fitted tail beyond the alpha threshold (`tail.impute`),
+    where an outlier's score lies under no drift, but only as many as no drift would
+    flag: a credit of alpha per calibrated score, at most `CREDIT_CAP` saved up. Under no
+    drift that restores the tail exactly; under a burst the tail keeps its size.
+    Confirmed fraud (feedback labels) is left out, a selection on a label, not the score.
+
+    With `tail`, p-values beyond the largest score come from the fitted exponential tail
+    (`tail.tail_p_values`); the fit is refreshed whenever scores are added.
 
     >>> r = CalibrationReservoir(size=4)
     >>> r.add(np.array([0.1, 0.2, 0.3, 0.4]))
@@ -110,8 +120,11 @@ class CalibrationReservoir:
     [0.2, 0.3, 0.4, 0.9]
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, tail: bool = False) -> None:
         self.window = SortedWindow(size)
+        self.tail = tail
+        self.fitted = Tail(0.0, 0.0, 0.0, 0.0)
+        self.credit = 1.0  # tail draws owed to flagged scores (see `calibrate`)
 
     def __len__(self) -> int:
         return len(self.window)
@@ -120,14 +133,46 @@ class CalibrationReservoir:
     def sorted(self) -> Floats:
         return self.window.sorted
 
+    @property
+    def floor(self) -> float:
+        """Smallest p-value the scores alone resolve, 1/(n+1); below it the tail speaks."""
+        return 1.0 / (len(self) + 1.0)
+
     def add(self, scores: Floats) -> None:
         self.window.add(scores)
+        self._refit()
+
+    def _refit(self) -> None:
+        if self.tail and len(self):
+            self.fitted = tail_fit(self.window.sorted)
 
     def p_values(self, scores: Floats) -> Floats:
-        return conformal_p_values(scores, self.window.sorted)
+        if not self.tail:
+            return conformal_p_values(scores, self.window.sorted)
+        return tail_p_values(np.asarray(scores, np.float64), self.window.sorted, self.fitted)
+
+    def smoothed(self, scores: Floats, uniforms: Floats) -> Floats:
+        """Randomised p-values (exactly uniform under exchangeability) for the drift test."""
+        cal = self.window.sorted
+        lo, hi = cal.searchsorted(scores, side="left"), cal.searchsorted(scores, side="right")
+        return p_values_from_ranks(lo, hi, len(cal), uniforms)[1]
+
+    def calibrate(self, scores: Floats, flagged: npt.NDArray[np.bool_], alpha: float,
+                  rng: np.random.Generator) -> None:
+        """Add the scores of unflagged events, and tail draws for flagged ones up to the
+        rate no drift would produce (see the class docstring)."""
+        self.credit = min(CREDIT_CAP, self.credit + alpha * len(scores))
+        kept = scores[~flagged]
+        stand_ins = min(int(flagged.sum()), int(self.credit))
+        if stand_ins:
+            self.credit -= stand_ins
+            kept = np.concatenate([kept, impute(stand_ins, alpha, self.window.sorted, rng)])
+        self.add(kept)
 
     def state_dict(self) -> dict[str, Any]:
-        return self.window.state_dict()
+        return self.window.state_dict() | {"credit": self.credit}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.window.load_state_dict(state)
+        self.credit = float(state["credit"])
+        self._refit()

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from monitor.config import DriftConfig, ScoreConfig
+from monitor.config import DriftConfig, FieldsConfig, ScoreConfig
 from monitor.drift.martingale import threshold_for
+from monitor.embed.fields import FieldLayout, FieldValues, empty, extract
 from monitor.embed.tabular import stable_hash
 from monitor.events import DriftAlarm, Event, Score
 from monitor.score.batch import Scored, score_chunks, warming
@@ -28,9 +29,12 @@ _MIN_REFERENCE = 20  # fewer reference rows than this: the segment warms up from
 class Engine:
     """Per-segment models behind one `process` call, with a cap on live segments."""
 
-    def __init__(self, score: ScoreConfig, drift: DriftConfig, segmented: bool) -> None:
+    def __init__(self, score: ScoreConfig, drift: DriftConfig, segmented: bool,
+                 fields: FieldsConfig | None = None) -> None:
         self.score_cfg = score
         self.drift_cfg = drift
+        self.layout = None if fields is None else FieldLayout.from_config(fields, score)
+        self._log = [] if fields is None else [f.log for f in fields.numeric]
         budget_segments = score.max_segments if segmented else 1
         self.threshold = drift.threshold or threshold_for(
             drift.false_alarm_probability, drift.horizon, budget_segments)
@@ -46,7 +50,8 @@ class Engine:
                 self.segments.popitem(last=False)
                 self.evicted += 1
             seed = (self.score_cfg.seed * 1_000_003 + stable_hash(name)) % (2**32)
-            model = SegmentModel(self.score_cfg, self.drift_cfg, self.threshold, seed)
+            model = SegmentModel(self.score_cfg, self.drift_cfg, self.threshold, seed,
+                                 self.layout)
             self.segments[name] = model
         else:
             self.segments.move_to_end(name)
@@ -56,6 +61,7 @@ class Engine:
         """Build references from labelled-normal reference rows; confirmed fraud in the
         reference seeds the fraud prototypes instead. Returns rows used per segment."""
         groups = _group(events)
+        values = self.values(events)
         used: dict[str, int] = {}
         for name, rows in groups.items():
             model = self._segment(name)
@@ -64,12 +70,19 @@ class Engine:
             if fraud:
                 model.fraud.add(x[fraud])
             if len(normal) >= _MIN_REFERENCE:
-                model.fit(x[normal], [events[i].id for i in normal])
+                model.fit(x[normal], [events[i].id for i in normal], values=values.take(normal))
             else:
                 model.warm_x.append(x[normal])
+                model.warm_values.append(values.take(normal))
                 model.warm_ids.extend(events[i].id for i in normal)
             used[name] = len(normal)
         return used
+
+    def values(self, events: Sequence[Event]) -> FieldValues:
+        """The raw tabular values the per-field evidence reads (none without fields)."""
+        if self.layout is None:
+            return empty(len(events))
+        return extract(self.layout, self._log, events)
 
     def process(self, events: Sequence[Event], x: Matrix) -> tuple[list[Score], list[DriftAlarm]]:
         """Score every event (in stream order within its segment), learn, detect drift.
@@ -81,6 +94,7 @@ class Engine:
         scores: list[Score | None] = [None] * len(events)
         alarms: list[DriftAlarm] = []
         is_fraud = np.fromiter((e.label is True for e in events), bool, len(events))
+        values = self.values(events)
         todo = [(name, self._segment(name), rows) for name, rows in _group(events).items()]
         block = self.score_cfg.learn_block
         while todo:
@@ -91,18 +105,18 @@ class Engine:
                 if size < len(rows):
                     later.append((name, model, rows[size:]))
             pieces.sort(key=lambda piece: not piece[1].ready)  # ready segments first
-            alarms += self._pass(pieces, events, x, is_fraud, scores)
+            alarms += self._pass(pieces, events, x, values, is_fraud, scores)
             todo = later
         self.index += len(events)
         return [s for s in scores if s is not None], sorted(alarms, key=lambda a: a.index)
 
     def _pass(self, pieces: list[tuple[str, SegmentModel, list[int]]],
-              events: Sequence[Event], x: Matrix, is_fraud: npt.NDArray[np.bool_],
-              scores: list[Score | None]) -> list[DriftAlarm]:
+              events: Sequence[Event], x: Matrix, values: FieldValues,
+              is_fraud: npt.NDArray[np.bool_], scores: list[Score | None]) -> list[DriftAlarm]:
         """Score one piece per segment (ready segments first, in one `score_chunks`),
         hand each segment its rows, and fill in the events' scores."""
         rows = [i for _, _, chunk in pieces for i in chunk]
-        xs, fraud = x[rows], is_fraud[rows]
+        xs, fraud, vs = x[rows], is_fraud[rows], values.take(rows)
         bounds = np.cumsum([0] + [len(chunk) for _, _, chunk in pieces]).tolist()
         ids = [events[i].id for i in rows]
         times = [events[i].timestamp for i in rows]
@@ -111,18 +125,18 @@ class Engine:
         end = bounds[ready]
         if ready:
             scored = score_chunks([m for _, m, _ in pieces[:ready]], xs[:end],
-                                  bounds[: ready + 1], fraud[:end])
+                                  bounds[: ready + 1], fraud[:end], vs.take(slice(0, end)))
             self._collect(scores, pieces[:ready], rows[:end], ids[:end], scored)
         alarms = []
         for j, (name, model, chunk) in enumerate(pieces):
             a, b = bounds[j], bounds[j + 1]
             if j < ready:
                 found = model.observe(xs[a:b], ids[a:b], fraud_list[a:b], times[a:b], scored,
-                                      a, b)
+                                      a, b, vs.take(slice(a, b)))
             else:
                 warm = warming(model, xs[a:b], fraud[a:b])
                 found = model.observe(xs[a:b], ids[a:b], fraud_list[a:b], times[a:b], warm, 0,
-                                      b - a)
+                                      b - a, vs.take(slice(a, b)))
                 self._collect(scores, [(name, model, chunk)], chunk, ids[a:b], warm)
             alarms += [self._alarm(model, name, chunk[k], stat, snap, events[chunk[k]])
                        for k, stat, snap in found]
@@ -133,10 +147,15 @@ class Engine:
                  rows: list[int], ids: list[str], res: Scored) -> None:
         names = [name for name, _, chunk in pieces for _ in chunk]
         warm = res.warming_up
-        for i, eid, name, sc, p, out, fs, ns, risk, c in zip(
+        columns = pieces[0][1].columns
+        drivers = [columns[d] if d >= 0 else "" for d in res.driver]
+        evidence: list[dict[str, float] | None] = (
+            [None] * len(rows) if res.evidence is None
+            else [dict(zip(columns, row, strict=True)) for row in res.evidence.tolist()])
+        for i, eid, name, sc, p, out, fs, ns, risk, c, drv, ev in zip(
                 rows, ids, names, res.score, res.p_value, res.outlier, res.fraud_similarity,
-                res.normal_similarity, res.risk, res.centroid, strict=True):
-            scores[i] = Score(eid, name, sc, p, out, fs, ns, risk, c, warm)
+                res.normal_similarity, res.risk, res.centroid, drivers, evidence, strict=True):
+            scores[i] = Score(eid, name, sc, p, out, fs, ns, risk, c, warm, drv, ev)
 
     def _alarm(self, model: SegmentModel, name: str, row: int, stat: float,
                g: dict[str, Any], event: Event) -> DriftAlarm:
@@ -164,7 +183,7 @@ class Engine:
         self.threshold = float(state["threshold"])
         self.segments = OrderedDict()
         for name, seg_state in state["segments"].items():
-            model = SegmentModel(self.score_cfg, self.drift_cfg, self.threshold, 0)
+            model = SegmentModel(self.score_cfg, self.drift_cfg, self.threshold, 0, self.layout)
             model.load_state_dict(seg_state)
             self.segments[name] = model
 

@@ -16,8 +16,10 @@ import numpy.typing as npt
 from monitor.config import DriftConfig, ScoreConfig
 from monitor.drift.gauges import WindowGauges
 from monitor.drift.martingale import ShiryaevRoberts
-from monitor.score.batch import Scored, score_chunks, warming
+from monitor.embed.fields import FieldLayout, FieldValues, empty
+from monitor.score.batch import Scored, combined_score, score_chunks, warming
 from monitor.score.calibration import CalibrationReservoir
+from monitor.score.evidence import FieldEvidence
 from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference, auto_k, decay_factor
 
@@ -25,25 +27,36 @@ Matrix = npt.NDArray[np.float32]
 Alarm = tuple[int, float, dict[str, Any]]  # (row, statistic, gauges at that row)
 
 
+_ARRAYS = ("x", "values", "columns", "evidence")  # pending keys holding array blocks
+
+
 def _empty_pending() -> dict[str, list[Any]]:
-    return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "sim", "score", "time")}
+    return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "sim", "score", "time", "p",
+                            "values", "columns", "evidence")}
 
 
 class SegmentModel:
     """Everything one segment knows; `process` scores a block, then learns from it."""
 
     def __init__(self, score: ScoreConfig, drift: DriftConfig, threshold: float,
-                 seed: int) -> None:
+                 seed: int, layout: FieldLayout | None = None) -> None:
         self.cfg = score
         self.drift_cfg = drift
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.reference: CentroidReference | None = None
-        self.reservoir = CalibrationReservoir(score.reservoir)
+        # per-field evidence: one pool per column scored against a pool (the embedding
+        # distance, each numeric |z|); the reservoir then calibrates their combination
+        self.layout = layout
+        self.evidence = None if layout is None else FieldEvidence(layout, score.context_prior)
+        pooled = 0 if layout is None else 1 + len(layout.numeric)
+        self.pools = [CalibrationReservoir(score.reservoir, score.tail) for _ in range(pooled)]
+        self.reservoir = CalibrationReservoir(score.reservoir, score.tail)
         self.fraud = FraudPrototypes(score.fraud_prototypes)
         self.detector = ShiryaevRoberts(threshold)
         self.gauges = WindowGauges(drift.window)
         self.warm_x: list[Matrix] = []
+        self.warm_values: list[FieldValues] = []
         self.warm_ids: list[str] = []
         self.pending: dict[str, list[Any]] = _empty_pending()
         self._rebaseline = False
@@ -57,10 +70,20 @@ class SegmentModel:
     def ready(self) -> bool:
         return self.reference is not None
 
-    def fit(self, x: Matrix, ids: list[str], from_stream: bool = False) -> None:
+    @property
+    def columns(self) -> list[str]:
+        """Evidence column names: the embedding's, then each field's (see FieldLayout)."""
+        return ["embedding", *(self.layout.columns if self.layout else [])]
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+    def fit(self, x: Matrix, ids: list[str], from_stream: bool = False,
+            values: FieldValues | None = None) -> None:
         """Build the reference from rows: fit on one part, calibrate on a held-out part,
         then fold the held-out rows in. In-sample scores would be too small and make every
-        later p-value too small, so the reservoir only ever sees out-of-sample scores.
+        later p-value too small, so the pools only ever see out-of-sample scores.
 
         A reference built from the stream's own warm-up is trimmed the way learning will
         trim it (see `CentroidReference.fit`). A reference file is taken as vetted normal
@@ -78,13 +101,29 @@ class SegmentModel:
                                                fit_ids, trim)
         idx, dist = self.reference.nearest(x[cal])
         scores = self._nonconformity(idx, dist)
+        held = None
+        if self.evidence is not None:
+            values = values if values is not None else empty(n)
+            self.evidence.fit(values.take(fit_rows))
+            held = values.take(cal)
+            cols = np.column_stack([scores, self.evidence.numeric_z(held)])
+            for j, pool in enumerate(self.pools):
+                pool.add(cols[:, j])
+            # each held-out row against the others: its pooled p-values leave it out
+            loo = np.column_stack([_leave_one_out(pool.sorted, cols[:, j])
+                                   for j, pool in enumerate(self.pools)])
+            scores = combined_score(np.column_stack([loo, self.evidence.count_p(held)]),
+                                    self.cfg.combine_below)
         self.reservoir.add(scores)
         # fold in the held-out rows the way learning would: those above learn_p
         bar = max(self.cfg.alpha, self.cfg.learn_p) if from_stream else 0.0
-        accept = self.reservoir.p_values(scores) > bar
-        cal = cal[accept]
-        self.reference.learn(x[cal], idx[accept], dist[accept], 1.0, [ids[i] for i in cal])
-        self.warm_x, self.warm_ids = [], []
+        p = self.reservoir.p_values(scores)
+        accept = p > bar
+        self.reference.learn(x[cal[accept]], idx[accept], dist[accept], 1.0,
+                             [ids[i] for i in cal[accept]])
+        if self.evidence is not None and held is not None:
+            self.evidence.learn(held, 1.0)
+        self.warm_x, self.warm_ids, self.warm_values = [], [], []
 
     def _nonconformity(self, idx: npt.NDArray[np.int64],
                        dist: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -94,20 +133,21 @@ class SegmentModel:
 
     # -- the hot path ---------------------------------------------------------------------
     def process(self, x: Matrix, ids: list[str], labels: list[bool | None],
-                timestamps: list[float | None]) -> Scored:
+                timestamps: list[float | None], values: FieldValues | None = None) -> Scored:
         """Score rows that lie within one learning block, then `observe` them (the
         engine batches the scoring of many segments; this is the one-segment form)."""
         is_fraud = np.array([lab is True for lab in labels], bool)
+        values = values if values is not None else empty(len(x))
         if self.reference is None:
             res = warming(self, x, is_fraud)
         else:
-            res = score_chunks([self], x, [0, len(x)], is_fraud)
-        self.observe(x, ids, is_fraud.tolist(), timestamps, res, 0, len(x))
+            res = score_chunks([self], x, [0, len(x)], is_fraud, values)
+        self.observe(x, ids, is_fraud.tolist(), timestamps, res, 0, len(x), values)
         return res
 
     def observe(self, x: Matrix, ids: list[str], is_fraud: list[bool],
                 timestamps: list[float | None], res: Scored, a: int,
-                b: int) -> list[Alarm]:
+                b: int, values: FieldValues | None = None) -> list[Alarm]:
         """Feed this segment's rows `a:b` of a scoring pass (all within one learning
         block) to the drift detector and gauges, defer what they teach, and learn once
         the block is complete. Returns (row, statistic, gauges) for each drift alarm.
@@ -125,7 +165,13 @@ class SegmentModel:
         p["idx"].extend(res.centroid[a:b])
         p["sim"].extend(res.normal_similarity[a:b])
         p["score"].extend(res.score[a:b])
+        p["p"].extend(res.p_value[a:b])
         p["time"].extend(t for t in timestamps if t is not None)
+        if self.evidence is not None:
+            p["values"].append(values if values is not None else empty(b - a))
+            if res.columns is not None and res.evidence is not None:
+                p["columns"].append(res.columns[a:b].copy())
+                p["evidence"].append(res.evidence[a:b].copy())
         self.seen += b - a
         if self.seen % self.cfg.learn_block == 0:
             self._apply()
@@ -164,6 +210,7 @@ class SegmentModel:
         x = np.vstack(p["x"])
         ids: list[str] = p["ids"]
         fraud, accept = np.array(p["fraud"], bool), np.array(p["accept"], bool)
+        values = FieldValues.stack(p["values"]) if p["values"] else None
         now = max(p["time"]) if p["time"] else None
         self.pending = _empty_pending()
         if fraud.any():
@@ -171,17 +218,32 @@ class SegmentModel:
         ref = self.reference
         if ref is None:
             self.warm_x.append(x[accept])
+            if values is not None:
+                self.warm_values.append(values.take(np.flatnonzero(accept)))
             self.warm_ids.extend(ids[i] for i in np.flatnonzero(accept))
             if len(self.warm_ids) >= self.cfg.warmup:
-                self.fit(np.vstack(self.warm_x), self.warm_ids, from_stream=True)
+                warm = FieldValues.stack(self.warm_values) if self.warm_values else None
+                self.fit(np.vstack(self.warm_x), self.warm_ids, True, warm)
             return
         idx, dist = np.array(p["idx"], np.int64), 1.0 - np.array(p["sim"], np.float64)
         dt = 0.0 if now is None or ref.last_time is None else max(0.0, now - ref.last_time)
         lam = decay_factor(len(x), self.cfg.half_life_events, dt, self.cfg.half_life_seconds)
         ref.learn(x[accept], idx[accept], dist[accept], lam,
                   [ids[i] for i in np.flatnonzero(accept)], now)
-        # every out-of-sample score calibrates except confirmed fraud (see the reservoir)
-        self.reservoir.add(np.array(p["score"], np.float64)[~fraud])
+        # every out-of-sample score calibrates except confirmed fraud (see the reservoir);
+        # an outlier's own score is replaced by a draw from the tail it came from
+        alpha = self.cfg.alpha
+        normal = ~fraud
+        pv = np.array(p["p"], np.float64)
+        self.reservoir.calibrate(np.array(p["score"], np.float64)[normal],
+                                 pv[normal] <= alpha, alpha, self.rng)
+        if self.evidence is not None and values is not None:
+            cols, evid = np.vstack(p["columns"]), np.vstack(p["evidence"])
+            for j, pool in enumerate(self.pools):
+                pool.calibrate(cols[normal, j], evid[normal, j] <= alpha, alpha, self.rng)
+            # every event but confirmed fraud: a new normal (a new category at volume)
+            # becomes common, while a burst stays rare against the volume of traffic
+            self.evidence.learn(values.take(np.flatnonzero(normal & (pv > alpha))), lam)
         if self._rebaseline:
             self.reference = None  # re-enter warm-up on the new regime
             self._rebaseline = False
@@ -205,9 +267,13 @@ class SegmentModel:
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
+            "seed": self.seed,
             "rng": self.rng.bit_generator.state,
             "reference": None if self.reference is None else self.reference.state_dict(),
             "reservoir": self.reservoir.state_dict(),
+            "pools": [pool.state_dict() for pool in self.pools],
+            "evidence": None if self.evidence is None else self.evidence.state_dict(),
+            "warm_values": _values_state(self.warm_values),
             "fraud": self.fraud.state_dict(),
             "detector": self.detector.state_dict(),
             "gauges": self.gauges.state_dict(),
@@ -216,15 +282,21 @@ class SegmentModel:
             "seen": self.seen, "outliers": self.outliers,
             "since_alarm": self.since_alarm, "last_alarm": self.last_alarm,
             "rebaseline": self._rebaseline,
-            "pending": {k: (list(v) if k != "x" else (np.vstack(v) if v else None))
+            "pending": {k: (_block_state(v) if k in _ARRAYS else list(v))
                         for k, v in self.pending.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed = int(state["seed"])  # a refit after restore must draw what it would have
         self.rng.bit_generator.state = state["rng"]
         ref = state["reference"]
         self.reference = None if ref is None else CentroidReference.from_state(ref)
         self.reservoir.load_state_dict(state["reservoir"])
+        for pool, pool_state in zip(self.pools, state["pools"], strict=True):
+            pool.load_state_dict(pool_state)
+        if self.evidence is not None:
+            self.evidence.load_state_dict(state["evidence"])
+        self.warm_values = _values_load(state["warm_values"])
         self.fraud.load_state_dict(state["fraud"])
         self.detector.load_state_dict(state["detector"])
         self.gauges.load_state_dict(state["gauges"])
@@ -235,5 +307,52 @@ class SegmentModel:
         self.since_alarm = state["since_alarm"]
         self.last_alarm = state["last_alarm"]
         self._rebaseline = bool(state["rebaseline"])
-        self.pending = {k: (list(v) if k != "x" else ([] if v is None else [v]))
+        self.pending = {k: (_block_load(k, v) if k in _ARRAYS else list(v))
                         for k, v in state["pending"].items()}
+
+
+def _leave_one_out(pool: npt.NDArray[np.float64],
+                   scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """p-values of scores that are themselves in the sorted pool, each against the rest:
+    #{s_i >= s} / n (one of those is the score itself).
+
+    >>> _leave_one_out(np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0])).tolist()
+    [0.3333333333333333, 1.0]
+    """
+    out: npt.NDArray[np.float64] = (len(pool) - pool.searchsorted(scores, side="left")) / len(
+        pool)
+    return out
+
+
+def _values_state(parts: list[FieldValues]) -> dict[str, Any] | None:
+    if not parts:
+        return None
+    v = FieldValues.stack(parts)
+    return {"numeric": v.numeric, "codes": v.codes, "time": v.time}
+
+
+def _values_load(state: dict[str, Any] | None) -> list[FieldValues]:
+    if state is None:
+        return []
+    num = np.array(state["numeric"], np.float64)
+    n = len(state["time"])
+    return [FieldValues(num.reshape(n, -1) if n else num.reshape(0, 0),
+                        np.array(state["codes"], np.int64).reshape(n, -1),
+                        np.array(state["time"], np.float64))]
+
+
+def _block_state(blocks: list[Any]) -> Any:
+    """Pending array blocks as one array (field values as their own small tree)."""
+    if not blocks:
+        return None
+    if isinstance(blocks[0], FieldValues):
+        return _values_state(blocks)
+    return np.vstack(blocks)
+
+
+def _block_load(key: str, state: Any) -> list[Any]:
+    if state is None:
+        return []
+    if key == "values":
+        return _values_load(state)
+    return [np.array(state, np.float32 if key == "x" else np.float64)]

@@ -16,8 +16,9 @@ import orjson
 
 from monitor.errors import DecodeError
 
-MAGIC = b"MON2"  # the format marker: bumped when the state layout changes (2: list columns
-# in the segments' pending learning blocks)
+MAGIC = b"MON3"  # the format marker: bumped when the state layout changes (2: list columns
+# in the segments' pending learning blocks; 3: per-field evidence, its calibration pools,
+# the segment's seed)
 _ARRAY, _INT, _TUPLE = "__nd__", "__int__", "__tuple__"
 
 

@@ -135,8 +135,9 @@ def test_no_numeric_fields_no_deviating_features() -> None:
 def drifted() -> tuple[MonitorConfig, Pipeline, list[Event], list[Score], list[DriftAlarm]]:
     cfg = config()
     pipeline, rng = warm(cfg)
-    events = [decode_record(record(rng, 1000 + i, log_mean=7.0, merchant="new"), cfg.fields, "")
-              for i in range(300)]
+    # 100 shifted events, then the old traffic again: a drift that comes and goes
+    events = [decode_record(record(rng, 1000 + i, log_mean=7.0, merchant="new") if i < 100
+                            else record(rng, 1000 + i), cfg.fields, "") for i in range(300)]
     scores, alarms = pipeline.process(events)
     assert alarms, "the shifted batch should alarm"
     return cfg, pipeline, events, scores, alarms
@@ -156,9 +157,11 @@ def test_drift_alert_explains_statistic_clusters_and_examples() -> None:
     assert d["shrunk_clusters"] == list(alarm.shrunk)
     assert set(d["grown_clusters"]).isdisjoint(d["shrunk_clusters"])
     assert d["example_ids"] == list(alarm.examples)
-    assert d["example_ids"] and all(e.startswith("tx-1") for e in d["example_ids"])
+    # newest first: the alarm comes within a few shifted events (their p-values reach
+    # below the calibration's range), so older events may fill the rest
+    assert d["example_ids"] and d["example_ids"][0].startswith("tx-1")
     centroid = {s.event_id: s.centroid for s in scores}  # examples come from grown clusters
-    assert all(centroid[e] in alarm.grown for e in d["example_ids"])
+    assert centroid[d["example_ids"][0]] in alarm.grown
     assert d["example_events"] == [{"event_id": e} for e in d["example_ids"]]  # no memory
     for key in ("centroid_shift", "occupancy_divergence", "outlier_rate"):
         assert d[key] == getattr(alarm, key)
@@ -256,7 +259,7 @@ def test_drift_resolves_after_the_hysteresis_with_the_firing_fingerprint() -> No
 
 
 def test_an_episode_that_ends_within_its_batch_still_resolves() -> None:
-    cfg, pipeline, events, scores, alarms = drifted()  # one batch of 300 > hysteresis 50
+    cfg, pipeline, events, scores, alarms = drifted()  # 200 quiet events > hysteresis 50
     assert not pipeline.engine.segments["web"].drifting
     submitted: list[Alert] = []
     Observer(cfg, clock=lambda: NOW, submit=submitted.append).scored(
@@ -317,7 +320,8 @@ def test_exemplars_and_drift_examples_carry_allow_listed_fields() -> None:
     drift = next(a for a in submitted if a.kind == "drift")
     examples = drift.details["example_events"]
     assert [e["event_id"] for e in examples] == drift.details["example_ids"]
-    assert examples and all(e["fields"] == {"merchant": "new"} for e in examples)
+    assert examples and examples[0]["fields"] == {"merchant": "new"}  # newest first
+    assert all(set(e["fields"]) == {"merchant"} for e in examples)
     assert "4111" not in json.dumps([a.details for a in submitted])  # card never allowed
 
 
@@ -341,8 +345,10 @@ def test_a_drift_fired_without_a_partition_label_is_resolved_too() -> None:
         feed(observer, pipeline, cfg, rng, 1000, 100, partition, log_mean=7.0, merchant="new")
     submitted.clear()
     feed(observer, p0, cfg, rng0, 2000, cfg.drift.hysteresis + 100, 0)
+    submitted[:] = [a for a in submitted if a.kind == "drift"]  # outliers come at alpha
     assert [a.labels.get("partition") for a in submitted] == ["0"]  # p1 still drifts
     feed(observer, p1, cfg, rng1, 2000, cfg.drift.hysteresis + 100, 1)
+    submitted[:] = [a for a in submitted if a.kind == "drift"]
     assert [a.labels for a in submitted[1:]] == [
         {"topic": "payments", "segment": "web", "partition": "1"},
         {"topic": "payments", "segment": "web"}]

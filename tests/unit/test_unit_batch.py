@@ -37,7 +37,7 @@ def _model(seed: int, cfg: ScoreConfig, fraud: bool = False) -> SegmentModel:
 
 
 def _rows(res) -> list[tuple]:
-    cols = [f.name for f in dataclasses.fields(res) if f.name != "warming_up"]
+    cols = [f.name for f in dataclasses.fields(res) if isinstance(getattr(res, f.name), list)]
     return list(zip(*(getattr(res, c) for c in cols), strict=True))
 
 
@@ -68,9 +68,11 @@ def test_scored_values_follow_their_definitions() -> None:
     is_fraud = np.zeros(len(x), bool)
     is_fraud[3] = True
     res = score_chunks([model], x, [0, len(x)], is_fraud)
-    p = np.array(res.p_value)
-    np.testing.assert_allclose(p, conformal_p_values(np.array(res.score),
-                                                     probe.reservoir.sorted))
+    p, score = np.array(res.p_value), np.array(res.score)
+    cal = probe.reservoir.sorted
+    inside = score <= cal[-1]  # beyond the largest calibration score the tail speaks
+    np.testing.assert_allclose(p[inside], conformal_p_values(score[inside], cal))
+    assert (~inside).any() and (p[~inside] <= 1.0 / (len(cal) + 1)).all()
     assert res.outlier == (p <= cfg.alpha).tolist()
     assert res.accept == ((p > max(cfg.alpha, cfg.learn_p)) & ~is_fraud).tolist()
     assert res.accept[3] is False

@@ -20,7 +20,8 @@ from monitor.sinks.topics import (
 from tests.fakes import FakeFuture, FakeProducer
 
 README_FIELDS = {"id", "segment", "score", "p_value", "outlier", "fraud_similarity",
-                 "normal_similarity", "risk", "centroid", "warming_up", "key", "topic",
+                 "normal_similarity", "risk", "centroid", "warming_up", "driver", "evidence",
+                 "key", "topic",
                  "partition", "offset", "timestamp"}
 
 
@@ -41,7 +42,8 @@ def test_scored_records_carry_the_documented_fields_and_their_source() -> None:
     assert set(body) == README_FIELDS
     assert body == {"id": "e1", "segment": "GB", "score": 0.25, "p_value": 0.004,
                     "outlier": True, "fraud_similarity": 0.1, "normal_similarity": 0.75,
-                    "risk": 0.996, "centroid": 3, "warming_up": False, "key": "card-9",
+                    "risk": 0.996, "centroid": 3, "warming_up": False, "driver": "",
+                    "evidence": None, "key": "card-9",
                     "topic": "payments", "partition": 4, "offset": 100,
                     "timestamp": 1_700_000_000.5}
     assert first["key"] == b"card-9"  # keyed like the input

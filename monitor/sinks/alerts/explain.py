@@ -126,7 +126,8 @@ def explain_outlier(topic: str, s: Score, now: float, *, exemplars: Sequence[str
                  "nearest_centroid": s.centroid, "centroid_exemplars": list(exemplars),
                  "exemplar_events": [dict(e) for e in exemplar_events],
                  "deviating_features": [dict(f) for f in features],
-                 "fields": dict(fields or {})},
+                 "fields": dict(fields or {}), "driver": s.driver,
+                 "evidence": None if s.evidence is None else dict(s.evidence)},
         starts_at=now)
 
 

@@ -1,0 +1,106 @@
+"""Conformal p-values with an extrapolated tail, and imputation for flagged scores.
+
+With n calibration scores the smallest conformal p-value is 1/(n+1): with 181 scores
+nothing can reach alpha = 0.001. Beyond the largest calibration score the p-value comes
+from an exponential tail (peaks over threshold with shape 0) fitted to the top scores:
+P(S > top + t) ≈ exp(-t / beta) / (n + 1), where beta is the mean excess of the top m
+scores over the next one. Lighter tails than exponential (distances, robust z-scores of
+well-behaved values) make it conservative.
+
+A flagged event's score must not enter the calibration (a burst of anomalies would lift
+the bar for the next one), yet leaving it out trims the calibration at its own alpha
+quantile on every refresh and ratchets the threshold down. So a flagged score is replaced
+by a draw from the fitted tail beyond the alpha threshold: under no drift that is where
+it came from, so the calibration stays unbiased; under a burst the tail grows a little
+instead of filling with the burst's own extreme scores.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+
+TAIL_MIN = 20  # calibration scores needed before a tail is fitted
+
+
+class Tail(NamedTuple):
+    """An exponential tail above `anchor`, the (m+1)-th largest of n scores:
+    P(S > anchor + t) ≈ rate · exp(-t / beta) with rate = (m + 1) / (n + 1)."""
+
+    anchor: float
+    rate: float
+    beta: float  # 0 = no tail fitted
+    top: float  # the largest score
+
+
+def tail_fit(pool: Floats) -> Tail:
+    """The exponential tail of a sorted pool: the top m = n/10 scores (10 to 100 of
+    them) give beta as their mean excess over the next largest score, the anchor.
+
+    Anchoring below the top keeps the fit steady: one new extreme score moves the anchor
+    by one rank, not the whole tail.
+
+    >>> tail_fit(np.arange(1.0, 101.0))  # top 10: 91..100 over 90, mean excess 5.5
+    Tail(anchor=90.0, rate=0.10891089108910891, beta=5.5, top=100.0)
+    >>> tail_fit(np.arange(5.0)).beta
+    0.0
+    """
+    n = len(pool)
+    top = float(pool[-1]) if n else 0.0
+    if n < TAIL_MIN:
+        return Tail(top, 0.0, 0.0, top)
+    m = max(10, min(100, n // 10))
+    anchor = float(pool[n - m - 1])
+    beta = float(pool[n - m :].mean()) - anchor
+    return Tail(anchor, (m + 1) / (n + 1), max(beta, 0.0), top)
+
+
+def tail_p_values(scores: Floats, pool: Floats, tail: Tail) -> Floats:
+    """Conformal p = (1 + #{s_i >= s}) / (n + 1) within the pool's range; beyond its
+    largest score the fitted tail, capped at 1/(n+1) so p never rises with the score.
+
+    >>> pool = np.arange(1.0, 101.0)
+    >>> tail_p_values(np.array([50.0, 100.0, 105.5]), pool, tail_fit(pool)).round(5).tolist()
+    [0.51485, 0.0198, 0.0065]
+    """
+    n = len(pool)
+    p = np.asarray((1.0 + n - pool.searchsorted(scores, side="left")) / (n + 1.0), np.float64)
+    if tail.beta > 0:
+        beyond = scores > tail.top
+        if beyond.any():
+            far = tail.rate * np.exp((tail.anchor - scores[beyond]) / tail.beta)
+            p[beyond] = np.minimum(far, 1.0 / (n + 1.0))
+    return p
+
+
+def threshold(alpha: float, pool: Floats, tail: Tail) -> float:
+    """The score at which the p-value reaches alpha: from the fitted tail where alpha is
+    below its rate, else from the pool (inf if neither can reach it).
+
+    >>> pool = np.arange(1.0, 101.0)
+    >>> threshold(0.2, pool, tail_fit(pool))  # #{s_i >= s} <= 19
+    82.0
+    >>> round(threshold(0.001, pool, tail_fit(pool)), 3)
+    115.798
+    """
+    if tail.beta > 0 and alpha < tail.rate:
+        return tail.anchor + tail.beta * math.log(tail.rate / alpha)
+    n = len(pool)
+    j = math.floor(alpha * (n + 1) - 1 + 1e-9)  # at most j calibration scores >= s
+    return float(pool[n - j]) if j >= 1 else math.inf
+
+
+def impute(count: int, alpha: float, pool: Floats, rng: np.random.Generator) -> Floats:
+    """`count` stand-ins for flagged scores: the alpha threshold plus an exponential
+    excess of the fitted scale (the largest score when no tail can be fitted)."""
+    tail = tail_fit(pool)
+    bar = threshold(alpha, pool, tail)
+    if not math.isfinite(bar) or tail.beta <= 0:
+        return np.full(count, tail.top)
+    out: Floats = bar + rng.exponential(tail.beta, count)
+    return out
