@@ -133,6 +133,11 @@ class ScoreConfig(_Model):
         "one calibrated p-value; auto = when text and tabular fields are mixed (measured: "
         "it lifts mixed events, while the joint tabular space ranks tabular-only data "
         "better); false = the embedding alone")
+    calibrate_p: float = Field(
+        0.01, gt=0, lt=1, description="events with a p-value at or below this (or alpha) "
+        "never enter the calibration pools: draws from the fitted tail stand in for them "
+        "at the rate no drift would produce, so a burst or the first wave of a drift "
+        "cannot lift the bar, and the p-values keep their evidence against the reference")
     combine_below: float = Field(
         0.01, gt=0, lt=1, description="besides the smallest column p-value, every other "
         "column below this adds its evidence to the combined score (which is calibrated "

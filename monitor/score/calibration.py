@@ -16,7 +16,7 @@ from monitor.score.tail import Tail, impute, tail_fit, tail_p_values
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
-CREDIT_CAP = 3.0  # stand-ins saved up for flagged scores: a cluster no drift would make
+CREDIT_CAP = 10.0  # stand-ins saved up for flagged scores: a cluster no drift would make
 
 
 def p_values_from_ranks(lo: Ints, hi: Ints, n: Ints | int,
@@ -72,7 +72,10 @@ class SortedWindow:
         leaving = max(0, n_old + m - self.size)
         kept = self.sorted
         if leaving:
-            old = np.sort(self.ring[slots[:leaving]])
+            # the oldest live values (not the slots being overwritten: a ring that was
+            # not yet full overwrites empty slots first)
+            oldest = (self.count - n_old + np.arange(leaving)) % self.size
+            old = np.sort(self.ring[oldest])
             # remove one occurrence of each leaving value (they are present in `sorted`)
             pos = np.searchsorted(self.sorted, old, side="left")
             pos += np.arange(leaving) - np.searchsorted(old, old, side="left")

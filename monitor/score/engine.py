@@ -6,6 +6,7 @@ feed it `(events, vectors)` batches and consume the `Score` and `DriftAlarm` val
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from monitor.score.segment import SegmentModel
 
 Matrix = npt.NDArray[np.float32]
 
+log = logging.getLogger(__name__)
 _MIN_REFERENCE = 20  # fewer reference rows than this: the segment warms up from the stream
 
 
@@ -39,6 +41,7 @@ class Engine:
         self.threshold = drift.threshold or threshold_for(
             drift.false_alarm_probability, drift.horizon, budget_segments)
         self.segments: OrderedDict[str, SegmentModel] = OrderedDict()
+        self._resolution(max(1, round(score.warmup * score.holdout)), "a warm-up")
         self.index = 0  # events processed so far (stream position of the next event)
         self.evicted = 0
         self.alarms_total = 0
@@ -76,7 +79,26 @@ class Engine:
                 model.warm_values.append(values.take(normal))
                 model.warm_ids.extend(events[i].id for i in normal)
             used[name] = len(normal)
+        if used:
+            self._resolution(min(len(m.reservoir) for m in self.segments.values()),
+                             "the reference")
         return used
+
+    def _resolution(self, n: int, source: str) -> None:
+        """Say once when alpha lies below what `n` calibration scores resolve."""
+        floor = 1.0 / (n + 1)
+        alpha = self.score_cfg.alpha
+        if alpha >= floor:
+            return
+        if self.score_cfg.tail:
+            log.warning("score.alpha %g is below 1/(n+1) = %.3g of the %d calibration scores "
+                        "%s gives: p-values below that come from the fitted exponential "
+                        "tail until the calibration grows (monitor_p_value_floor)",
+                        alpha, floor, n, source)
+        else:
+            log.warning("score.alpha %g cannot be reached: %s gives %d calibration scores, "
+                        "so no p-value is below %.3g while score.tail is off", alpha, source,
+                        n, floor)
 
     def values(self, events: Sequence[Event]) -> FieldValues:
         """The raw tabular values the per-field evidence reads (none without fields)."""

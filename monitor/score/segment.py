@@ -27,12 +27,13 @@ Matrix = npt.NDArray[np.float32]
 Alarm = tuple[int, float, dict[str, Any]]  # (row, statistic, gauges at that row)
 
 
-_ARRAYS = ("x", "values", "columns", "evidence")  # pending keys holding array blocks
+_KNOWN_PRIOR = (2.0, 4.0, 2.0, 4.0)
+_ARRAYS = ("x", "values", "columns", "evidence", "margin")  # pending array blocks
 
 
 def _empty_pending() -> dict[str, list[Any]]:
     return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "sim", "score", "time", "p",
-                            "values", "columns", "evidence")}
+                            "values", "columns", "evidence", "margin")}
 
 
 class SegmentModel:
@@ -52,6 +53,13 @@ class SegmentModel:
         pooled = 0 if layout is None else 1 + len(layout.numeric)
         self.pools = [CalibrationReservoir(score.reservoir, score.tail) for _ in range(pooled)]
         self.reservoir = CalibrationReservoir(score.reservoir, score.tail)
+        # margins (fraud minus normal similarity) of normal events, once there is fraud;
+        # no tail: confirmed cases sit far beyond normal margins, and an extrapolated
+        # p-value there would let this one evidence outweigh every other in the risk
+        self.margins = CalibrationReservoir(score.reservoir, tail=False)
+        # confirmed cases' evidence at scoring time: count and sum of -log p, for the
+        # outlier p-value and the fraud-margin p-value (prior: 2 cases at exponent 0.5)
+        self.known = np.array(_KNOWN_PRIOR)
         self.fraud = FraudPrototypes(score.fraud_prototypes)
         self.detector = ShiryaevRoberts(threshold)
         self.gauges = WindowGauges(drift.window)
@@ -166,6 +174,8 @@ class SegmentModel:
         p["sim"].extend(res.normal_similarity[a:b])
         p["score"].extend(res.score[a:b])
         p["p"].extend(res.p_value[a:b])
+        if res.margin is not None and res.p_fraud is not None:
+            p["margin"].append(np.column_stack([res.margin[a:b], res.p_fraud[a:b]]))
         p["time"].extend(t for t in timestamps if t is not None)
         if self.evidence is not None:
             p["values"].append(values if values is not None else empty(b - a))
@@ -233,20 +243,41 @@ class SegmentModel:
         # every out-of-sample score calibrates except confirmed fraud (see the reservoir);
         # an outlier's own score is replaced by a draw from the tail it came from
         alpha = self.cfg.alpha
+        bar = max(alpha, self.cfg.calibrate_p)  # only clearly normal scores calibrate
         normal = ~fraud
         pv = np.array(p["p"], np.float64)
         self.reservoir.calibrate(np.array(p["score"], np.float64)[normal],
-                                 pv[normal] <= alpha, alpha, self.rng)
+                                 pv[normal] <= bar, bar, self.rng)
+        self.known[:2] += [fraud.sum(), -np.log(np.maximum(pv[fraud], 1e-300)).sum()]
+        if p["margin"]:
+            pairs = np.vstack(p["margin"])
+            has = ~np.isnan(pairs[:, 0])
+            pair = pairs[normal & has]
+            self.margins.calibrate(pair[:, 0], pair[:, 1] <= bar, bar, self.rng)
+            seen = pairs[fraud & has, 1]
+            self.known[2:] += [len(seen), -np.log(np.maximum(seen, 1e-300)).sum()]
         if self.evidence is not None and values is not None:
             cols, evid = np.vstack(p["columns"]), np.vstack(p["evidence"])
             for j, pool in enumerate(self.pools):
-                pool.calibrate(cols[normal, j], evid[normal, j] <= alpha, alpha, self.rng)
+                pool.calibrate(cols[normal, j], evid[normal, j] <= bar, bar, self.rng)
             # every event but confirmed fraud: a new normal (a new category at volume)
             # becomes common, while a burst stays rare against the volume of traffic
             self.evidence.learn(values.take(np.flatnonzero(normal & (pv > alpha))), lam)
         if self._rebaseline:
             self.reference = None  # re-enter warm-up on the new regime
             self._rebaseline = False
+
+    @property
+    def evidence_weights(self) -> tuple[float, float]:
+        """Weights of the outlier and the fraud-margin evidence in the risk.
+
+        Each p-value of confirmed cases is modelled as Beta(a, 1), density a·p^(a-1)
+        against the uniform of normal events; a = n / sum(-log p) by maximum likelihood
+        (with 2 prior cases at a = 0.5), and the log-likelihood ratio weighs -log p by
+        1 - a: evidence that does not mark fraud (a -> 1) gets no weight.
+        """
+        n_out, s_out, n_fr, s_fr = self.known
+        return max(0.0, 1.0 - n_out / s_out), max(0.0, 1.0 - n_fr / s_fr)
 
     @property
     def drifting(self) -> bool:
@@ -272,6 +303,8 @@ class SegmentModel:
             "reference": None if self.reference is None else self.reference.state_dict(),
             "reservoir": self.reservoir.state_dict(),
             "pools": [pool.state_dict() for pool in self.pools],
+            "margins": self.margins.state_dict(),
+            "known": self.known.copy(),
             "evidence": None if self.evidence is None else self.evidence.state_dict(),
             "warm_values": _values_state(self.warm_values),
             "fraud": self.fraud.state_dict(),
@@ -292,6 +325,8 @@ class SegmentModel:
         ref = state["reference"]
         self.reference = None if ref is None else CentroidReference.from_state(ref)
         self.reservoir.load_state_dict(state["reservoir"])
+        self.margins.load_state_dict(state["margins"])
+        self.known = np.array(state["known"], np.float64)
         for pool, pool_state in zip(self.pools, state["pools"], strict=True):
             pool.load_state_dict(pool_state)
         if self.evidence is not None:

@@ -79,8 +79,8 @@ def tail_p_values(scores: Floats, pool: Floats, tail: Tail) -> Floats:
 
 
 def threshold(alpha: float, pool: Floats, tail: Tail) -> float:
-    """The score at which the p-value reaches alpha: from the fitted tail where alpha is
-    below its rate, else from the pool (inf if neither can reach it).
+    """The score at which `tail_p_values` reaches alpha: from the pool where alpha is at
+    least 1/(n+1), else from the fitted tail (inf where neither can reach it).
 
     >>> pool = np.arange(1.0, 101.0)
     >>> threshold(0.2, pool, tail_fit(pool))  # #{s_i >= s} <= 19
@@ -88,11 +88,13 @@ def threshold(alpha: float, pool: Floats, tail: Tail) -> float:
     >>> round(threshold(0.001, pool, tail_fit(pool)), 3)
     115.798
     """
-    if tail.beta > 0 and alpha < tail.rate:
-        return tail.anchor + tail.beta * math.log(tail.rate / alpha)
     n = len(pool)
     j = math.floor(alpha * (n + 1) - 1 + 1e-9)  # at most j calibration scores >= s
-    return float(pool[n - j]) if j >= 1 else math.inf
+    if j >= 1:
+        return float(pool[n - j])
+    if tail.beta <= 0:
+        return math.inf
+    return max(tail.top, tail.anchor + tail.beta * math.log(tail.rate / alpha))
 
 
 def impute(count: int, alpha: float, pool: Floats, rng: np.random.Generator) -> Floats:

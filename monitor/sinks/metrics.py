@@ -178,6 +178,9 @@ class StateCollector(Collector):
                               "the reference stands for.", seg),
             "age": _family("gauge", "monitor_reference_age_seconds", "Seconds since the "
                            "reference last learned (event time).", seg),
+            "floor": _family("gauge", "monitor_p_value_floor", "Smallest p-value the "
+                             "segment's calibration scores resolve, 1/(n+1); below it "
+                             "p-values come from the fitted tail (score.tail).", seg),
             "segments": _family("gauge", "monitor_active_segments", "Segments held in memory.",
                                 ["topic", "partition"]),
             "evicted": _family("counter", "monitor_segments_evicted", "Segments evicted by the "
@@ -239,6 +242,8 @@ class StateCollector(Collector):
             fam["rate"].add_metric(key, sum(m.gauges.outlier_rate() for m in models)
                                    / max(1, len(models)))
             refs = [m.reference for m in ready if m.reference is not None]
+            if ready:  # the coarsest calibration among the segments behind this label
+                fam["floor"].add_metric(key, max(m.reservoir.floor for m in ready))
             fam["centroids"].add_metric(key, sum(r.k for r in refs))
             fam["weight"].add_metric(key, float(sum(r.weights.sum() for r in refs)))
             times = [r.last_time for r in refs if r.last_time is not None]

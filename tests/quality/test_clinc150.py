@@ -51,10 +51,12 @@ def clinc_run(tmp_path_factory: pytest.TempPathFactory,
     return report, rows
 
 
-def test_oos_auroc_at_least_095(clinc_run: tuple[dict, list[dict]]) -> None:
+def test_oos_auroc_at_least_0968(clinc_run: tuple[dict, list[dict]]) -> None:
     report, _ = clinc_run
     assert report["events"] == 5500 and report["scored"] == 5500
-    assert report["auroc"] >= 0.95, report["auroc"]
+    assert report["auroc"] >= 0.968, report["auroc"]
+    if report["feedback"]:  # known-fraud evidence must not drag the outlier evidence down
+        assert report["auroc_risk"] >= max(report["auroc"], report["auroc_fraud_similarity"])
 
 
 def test_calibration_holds_on_in_scope_queries(clinc_run: tuple[dict, list[dict]]) -> None:

@@ -78,6 +78,26 @@ def test_creditcard_within_001_of_the_better_baseline(tmp_path: Path) -> None:
     assert res["monitor"] >= max(res["river_hst"], res["isolation_forest"]) - 0.01, res
 
 
+def test_creditcard_feedback_risk_ranks_at_least_as_well_as_either_evidence(
+        tmp_path: Path) -> None:
+    """With each label fed back after its event was scored, the risk that combines outlier
+    and known-fraud evidence ranks at least as well as the better of the two alone."""
+    reference = [r for r in _read(need("creditcard_ulb", "creditcard_random_5000.csv"))
+                 if r["Class"] == "0"]
+    stream = sorted(_read(need("creditcard_ulb", "creditcard_allfrauds_undersampled_1722.csv")),
+                    key=lambda r: float(r["Time"]))
+    cfg = parse_config({"fields": {"label": "Class", "positive": ["1"],
+                                   "numeric": [{"name": c} for c in CC_FEATURES]
+                                   + [{"name": "Amount", "log": True}]}})
+    columns = ["Time", *CC_FEATURES, "Amount", "Class"]
+    report = replay(cfg, str(_write(tmp_path / "s.csv", stream, columns)), Pipeline.build(cfg),
+                    reference=str(_write(tmp_path / "r.csv", reference, columns)),
+                    progress=False, feedback=True)
+    got = {k: report[k] for k in ("auroc", "auroc_risk", "auroc_fraud_similarity")}
+    print(json.dumps(got))
+    assert got["auroc_risk"] >= max(got["auroc"], got["auroc_fraud_similarity"]), got
+
+
 PAYSIM_NUMERIC = ["amount", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest",
                   "newbalanceDest"]
 

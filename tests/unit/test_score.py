@@ -123,3 +123,15 @@ def test_trimmed_fit_keeps_every_cluster_and_pulls_it_to_its_core() -> None:
     # each centroid sits closer to its kept members than the untrimmed one does
     assert (trimmed.scales <= whole.scales + 1e-9).all()
     assert (trimmed.scales < whole.scales).any()
+
+
+def test_sorted_window_filling_up_within_one_add_drops_the_oldest() -> None:
+    """A ring not yet full that overflows within one add: the values that leave are the
+    oldest live ones, not the empty slots written first (found by the margins pool)."""
+    from monitor.score.calibration import SortedWindow
+
+    w = SortedWindow(50)
+    stream = list(np.random.default_rng(3).random(70) + 1.0)  # distinct, never 0
+    w.add(np.array(stream[:45]))
+    w.add(np.array(stream[45:]))
+    assert w.sorted.tolist() == sorted(stream[-50:])
