@@ -60,6 +60,21 @@ class Engine:
             self.segments.move_to_end(name)
         return model
 
+    def _route(self, events: Sequence[Event]) -> list[tuple[str, SegmentModel, list[int]]]:
+        """Each event's segment model, event by event: recency and eviction follow the
+        stream, not the batch, so the same stream evicts the same segments however it was
+        cut. A segment evicted and seen again within one batch gets a fresh model for its
+        later rows; the evicted one still scores the rows it had."""
+        groups: dict[int, tuple[str, SegmentModel, list[int]]] = {}
+        last = None
+        for i, e in enumerate(events):
+            name = e.segment
+            if name != last:
+                model = self._segment(name)
+                last = name
+            groups.setdefault(id(model), (name, model, []))[2].append(i)
+        return list(groups.values())
+
     def fit_reference(self, events: Sequence[Event], x: Matrix) -> dict[str, int]:
         """Build references from labelled-normal reference rows; confirmed fraud in the
         reference seeds the fraud prototypes instead. Returns rows used per segment."""
@@ -117,7 +132,7 @@ class Engine:
         alarms: list[DriftAlarm] = []
         is_fraud = np.fromiter((e.label is True for e in events), bool, len(events))
         values = self.values(events)
-        todo = [(name, self._segment(name), rows) for name, rows in _group(events).items()]
+        todo = self._route(events)
         block = self.score_cfg.learn_block
         while todo:
             pieces, later = [], []

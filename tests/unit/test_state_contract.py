@@ -13,11 +13,13 @@ from monitor.config import DriftConfig, NumericField, ScoreConfig, parse_config
 from monitor.decode import decode_json
 from monitor.drift.gauges import WindowGauges
 from monitor.drift.martingale import ShiryaevRoberts
+from monitor.embed.fields import HOUR, FieldLayout, FieldValues
 from monitor.embed.tabular import RobustScaler, TabularEncoder
 from monitor.errors import DecodeError
 from monitor.events import Event
 from monitor.pipeline import Pipeline
 from monitor.score.calibration import CalibrationReservoir
+from monitor.score.evidence import FieldEvidence
 from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference
 from monitor.score.segment import SegmentModel
@@ -46,6 +48,19 @@ def _segment() -> SegmentModel:
     m = SegmentModel(ScoreConfig(warmup=20, k=4), DriftConfig(), 1e6, 3)
     m.process(X[:32], [str(i) for i in range(32)], [None] * 32, [None] * 32)
     return m
+
+
+def _evidence() -> FieldEvidence:
+    layout = FieldLayout(("amount", "age"), ("shop", "country"), (0, 1, HOUR), True, 32)
+    return FieldEvidence(layout, 20.0)
+
+
+def _values(seed: int, n: int) -> FieldValues:
+    rng = np.random.default_rng(seed)
+    num = rng.normal(size=(n, 2)) * [1.0, 10.0] + [3.0, 40.0]
+    num[rng.random(n) < 0.05, 0] = np.nan  # missing values too
+    return FieldValues(num, rng.integers(32, size=(n, 2)),
+                       1.7e9 + np.arange(n) * 3_000.0 * (seed + 1))
 
 
 # (build a used instance, build an empty one, use it: returns comparable output)
@@ -88,6 +103,12 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any], Any
                                                 [str(i) for i in range(9)]))[0],
         lambda: WindowGauges(2),
         lambda g: g.snapshot(np.array([0.2, 0.3, 0.5]), np.eye(3, dtype=np.float32)),
+    ),
+    "FieldEvidence": (
+        lambda: (f := _evidence(), f.fit(_values(0, 300)))[0],
+        _evidence,
+        lambda f: (f.learn(_values(1, 40), 0.9), f.numeric_z(_values(2, 9)),
+                   f.count_p(_values(2, 9)))[1:],
     ),
     "SegmentModel": (
         _segment,
