@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numpy as np
-
 from monitor.config import parse_config
 from monitor.decode import decode_json
 from monitor.errors import DecodeError
