@@ -68,9 +68,10 @@ def test_restoring_at_any_of_36_cut_points_reproduces_every_later_output() -> No
                    and not scores[i - 1].warming_up
                    and scores[i].segment == scores[i - 1].segment]
     alarm_at = alarms[0].index
+    near_alarm = (-2 * BATCH, -BATCH, 0, 7, BATCH, 2 * BATCH)
     cuts = {*range(BATCH, first_scored + 4 * BATCH, BATCH),  # warm-up, first blocks
-                   *(alarm_at // BATCH * BATCH + d for d in (-2 * BATCH, -BATCH, 0, 7, BATCH, 2 * BATCH)),
-                   *range(len(events) // 2, len(events), len(events) // 16),
+            *(alarm_at // BATCH * BATCH + d for d in near_alarm),
+            *range(len(events) // 2, len(events), len(events) // 16),
             *range(BATCH // 2, len(events), len(events) // 12)}  # and off the batch grid
     cuts |= {r + d for r in rebaselines[:4] for d in (1, BATCH)}  # during re-warm-ups
     assert rebaselines, "a rebaseline happened"
