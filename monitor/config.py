@@ -162,7 +162,10 @@ class DriftConfig(_Model):
     threshold: float | None = Field(None, gt=1, description="override the derived threshold")
     window: int = Field(500, gt=1, description="events in the descriptive gauges' window")
     hysteresis: int = Field(500, ge=0, description="quiet events before a drift resolves")
-    rebaseline: bool = Field(False, description="refit the reference after a confirmed drift")
+    rebaseline: bool = Field(
+        False, description="after a confirmed drift, gather the next `score.warmup` events "
+        "(scoring them with the old state meanwhile) and refit on them; off by default: "
+        "an attack that sets off the alarm would become the new normal")
 
 
 class MetricsConfig(_Model):

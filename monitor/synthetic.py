@@ -59,7 +59,8 @@ DEMO_CONFIG: dict[str, Any] = {
         "required": ["merchant"],
     },
     "score": {"warmup": 500, "alpha": 0.001},
-    "drift": {"horizon": 10_000, "window": 300, "hysteresis": 300},
+    # the drift here is a lasting new regime: refit on it (without a blind spot)
+    "drift": {"horizon": 10_000, "window": 300, "hysteresis": 300, "rebaseline": True},
 }
 
 

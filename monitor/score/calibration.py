@@ -16,7 +16,7 @@ from monitor.score.tail import Tail, impute, tail_fit, tail_p_values
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
-CREDIT_CAP = 10.0  # stand-ins saved up for flagged scores: a cluster no drift would make
+STAND_IN_SHARE = 2.0  # stand-ins may fill at most this many times `bar` of a pool
 
 
 def p_values_from_ranks(lo: Ints, hi: Ints, n: Ints | int,
@@ -105,11 +105,14 @@ class CalibrationReservoir:
     truncates it at its own alpha-quantile, and each refresh trims the tail again, so the
     threshold ratchets down (measured: false-positive rate 0.25 at alpha 0.05 after 6,000
     stationary events). Keeping them lets a burst of anomalies, or the first wave of a
-    drift, lift the bar for whatever comes next. So outliers' scores never enter; in their
-    place come draws from the fitted tail beyond the alpha threshold (`tail.impute`),
-    where an outlier's score lies under no drift, but only as many as no drift would
-    flag: a credit of alpha per calibrated score, at most `CREDIT_CAP` saved up. Under no
-    drift that restores the tail exactly; under a burst the tail keeps its size.
+    drift, lift the bar for whatever comes next. So a flagged score (p <= `bar`) never
+    enters; a draw from the fitted tail beyond the bar stands in for it (`tail.impute`),
+    which is where it lies under no drift. That keeps the share of the pool above the bar
+    at `bar` with a restoring force (a bar set too low flags more, and gets more stand-ins
+    above it). The stand-ins may fill at most `STAND_IN_SHARE` times `bar` of the pool, a
+    share no drift reaches: past it, flagged scores are dropped, so a burst or a flood
+    lifts the bar by a bounded step and no further. (A budget of stand-ins per event
+    instead drifted: every shortfall trimmed the tail and flagged more next time.)
     Confirmed fraud (feedback labels) is left out, a selection on a label, not the score.
 
     With `tail`, p-values beyond the largest score come from the fitted exponential tail
@@ -127,7 +130,7 @@ class CalibrationReservoir:
         self.window = SortedWindow(size)
         self.tail = tail
         self.fitted = Tail(0.0, 0.0, 0.0, 0.0)
-        self.credit = 1.0  # tail draws owed to flagged scores (see `calibrate`)
+        self.synthetic = np.zeros(size, bool)  # which ring slots hold stand-ins
 
     def __len__(self) -> int:
         return len(self.window)
@@ -141,9 +144,18 @@ class CalibrationReservoir:
         """Smallest p-value the scores alone resolve, 1/(n+1); below it the tail speaks."""
         return 1.0 / (len(self) + 1.0)
 
-    def add(self, scores: Floats) -> None:
-        self.window.add(scores)
+    def add(self, scores: Floats, synthetic: npt.NDArray[np.bool_] | None = None) -> None:
+        w = self.window
+        scores = np.asarray(scores, np.float64)[-w.size :]
+        flags = np.zeros(len(scores), bool) if synthetic is None else synthetic[-w.size :]
+        self.synthetic[(w.count + np.arange(len(scores))) % w.size] = flags
+        w.add(scores)
         self._refit()
+
+    @property
+    def stand_ins(self) -> int:
+        """Stand-ins among the live scores."""
+        return int(self.synthetic[: len(self)].sum())
 
     def _refit(self) -> None:
         if self.tail and len(self):
@@ -160,22 +172,24 @@ class CalibrationReservoir:
         lo, hi = cal.searchsorted(scores, side="left"), cal.searchsorted(scores, side="right")
         return p_values_from_ranks(lo, hi, len(cal), uniforms)[1]
 
-    def calibrate(self, scores: Floats, flagged: npt.NDArray[np.bool_], alpha: float,
+    def calibrate(self, scores: Floats, flagged: npt.NDArray[np.bool_], bar: float,
                   rng: np.random.Generator) -> None:
-        """Add the scores of unflagged events, and tail draws for flagged ones up to the
-        rate no drift would produce (see the class docstring)."""
-        self.credit = min(CREDIT_CAP, self.credit + alpha * len(scores))
+        """Add the scores of unflagged events, and a tail draw beyond `bar` for each
+        flagged one while stand-ins fill less than `STAND_IN_SHARE`·bar of the pool."""
         kept = scores[~flagged]
-        stand_ins = min(int(flagged.sum()), int(self.credit))
-        if stand_ins:
-            self.credit -= stand_ins
-            kept = np.concatenate([kept, impute(stand_ins, alpha, self.window.sorted, rng)])
-        self.add(kept)
+        room = int(STAND_IN_SHARE * bar * self.window.size) - self.stand_ins
+        count = max(0, min(int(flagged.sum()), room))
+        if not count:
+            self.add(kept)
+            return
+        draws = impute(count, bar, self.window.sorted, rng)
+        self.add(np.concatenate([kept, draws]),
+                 np.concatenate([np.zeros(len(kept), bool), np.ones(count, bool)]))
 
     def state_dict(self) -> dict[str, Any]:
-        return self.window.state_dict() | {"credit": self.credit}
+        return self.window.state_dict() | {"synthetic": self.synthetic.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.window.load_state_dict(state)
-        self.credit = float(state["credit"])
+        self.synthetic = np.array(state["synthetic"], bool)
         self._refit()

@@ -49,10 +49,10 @@ class SegmentModel:
         # per-field evidence: one pool per column scored against a pool (the embedding
         # distance, each numeric |z|); the reservoir then calibrates their combination
         self.layout = layout
-        self.evidence = None if layout is None else FieldEvidence(layout, score.context_prior)
-        pooled = 0 if layout is None else 1 + len(layout.numeric)
-        self.pools = [CalibrationReservoir(score.reservoir, score.tail) for _ in range(pooled)]
+        self.evidence: FieldEvidence | None = None
+        self.pools: list[CalibrationReservoir] = []
         self.reservoir = CalibrationReservoir(score.reservoir, score.tail)
+        self._fresh_calibration()
         # margins (fraud minus normal similarity) of normal events, once there is fraud;
         # no tail: confirmed cases sit far beyond normal margins, and an extrapolated
         # p-value there would let this one evidence outweigh every other in the risk
@@ -68,6 +68,7 @@ class SegmentModel:
         self.warm_ids: list[str] = []
         self.pending: dict[str, list[Any]] = _empty_pending()
         self._rebaseline = False
+        self.refitting = False  # gathering the new regime after a drift (rebaseline)
         self.seen = 0
         self.outliers = 0
         self.since_alarm: int | None = None  # events since the last alarm; None = never
@@ -97,6 +98,7 @@ class SegmentModel:
         trim it (see `CentroidReference.fit`). A reference file is taken as vetted normal
         traffic and kept whole: trimming it cost 0.005 AUROC on CLINC150.
         """
+        self._fresh_calibration()
         n = len(x)
         order = self.rng.permutation(n)
         n_cal = max(1, round(n * self.cfg.holdout))
@@ -132,6 +134,15 @@ class SegmentModel:
         if self.evidence is not None and held is not None:
             self.evidence.learn(held, 1.0)
         self.warm_x, self.warm_ids, self.warm_values = [], [], []
+        self.refitting = False
+
+    def _fresh_calibration(self) -> None:
+        """Empty pools and field statistics for a (re)fit; fraud prototypes stay."""
+        cfg, layout = self.cfg, self.layout
+        self.evidence = None if layout is None else FieldEvidence(layout, cfg.context_prior)
+        pooled = 0 if layout is None else 1 + len(layout.numeric)
+        self.pools = [CalibrationReservoir(cfg.reservoir, cfg.tail) for _ in range(pooled)]
+        self.reservoir = CalibrationReservoir(cfg.reservoir, cfg.tail)
 
     def _nonconformity(self, idx: npt.NDArray[np.int64],
                        dist: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -260,12 +271,26 @@ class SegmentModel:
             cols, evid = np.vstack(p["columns"]), np.vstack(p["evidence"])
             for j, pool in enumerate(self.pools):
                 pool.calibrate(cols[normal, j], evid[normal, j] <= bar, bar, self.rng)
-            # every event but confirmed fraud: a new normal (a new category at volume)
-            # becomes common, while a burst stays rare against the volume of traffic
+            # like the centroids, only from events that are no outliers
             self.evidence.learn(values.take(np.flatnonzero(normal & (pv > alpha))), lam)
-        if self._rebaseline:
-            self.reference = None  # re-enter warm-up on the new regime
-            self._rebaseline = False
+        if self.refitting:
+            self._shadow(x[normal], [ids[i] for i in np.flatnonzero(normal)],
+                         None if values is None else values.take(np.flatnonzero(normal)))
+        if self._rebaseline:  # a confirmed drift: sample the new regime from the next block
+            self.refitting, self._rebaseline = True, False
+            self.warm_x, self.warm_ids, self.warm_values = [], [], []
+
+    def _shadow(self, x: Matrix, ids: list[str], values: FieldValues | None) -> None:
+        """Re-baseline without a blind spot: the segment keeps scoring with its old state
+        while the next `warmup` events (all but confirmed fraud: the new regime is what
+        the old state calls outlying) are gathered; then it is refitted on them."""
+        self.warm_x.append(x)
+        self.warm_ids.extend(ids)
+        if values is not None:
+            self.warm_values.append(values)
+        if len(self.warm_ids) >= self.cfg.warmup:
+            warm = FieldValues.stack(self.warm_values) if self.warm_values else None
+            self.fit(np.vstack(self.warm_x), self.warm_ids, True, warm)
 
     @property
     def evidence_weights(self) -> tuple[float, float]:
@@ -314,7 +339,7 @@ class SegmentModel:
             "warm_ids": list(self.warm_ids),
             "seen": self.seen, "outliers": self.outliers,
             "since_alarm": self.since_alarm, "last_alarm": self.last_alarm,
-            "rebaseline": self._rebaseline,
+            "rebaseline": self._rebaseline, "refitting": self.refitting,
             "pending": {k: (_block_state(v) if k in _ARRAYS else list(v))
                         for k, v in self.pending.items()},
         }
@@ -342,6 +367,7 @@ class SegmentModel:
         self.since_alarm = state["since_alarm"]
         self.last_alarm = state["last_alarm"]
         self._rebaseline = bool(state["rebaseline"])
+        self.refitting = bool(state["refitting"])
         self.pending = {k: (_block_load(k, v) if k in _ARRAYS else list(v))
                         for k, v in state["pending"].items()}
 
