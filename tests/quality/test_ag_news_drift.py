@@ -1,9 +1,10 @@
 """Topic drift on AG News (core issue, must-show 4).
 
-20 seeded streams of 3,000 events whose class mix never changes must raise at most one
-alarm in total at the default budget; 20 streams that switch from {World, Sports} to
-{Business, Sci/Tech} after event 2,000 must alarm within 100 events of the switch in at
-least 19. The reference warms up from each stream's own first events.
+20 seeded streams of 3,000 events whose class mix never changes must raise no alarm at
+the default budget; 20 streams that switch from {World, Sports} to {Business, Sci/Tech}
+after event 2,000 must alarm within 100 events of the switch in at least 19. The reference
+warms up from each stream's own first events there; the novelty-from-the-start test
+(issue 11) fits a reference of World/Sports articles first.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ def corpus() -> tuple[np.ndarray, list[str], PrecomputedTextModel]:
     return np.array(labels), texts, PrecomputedTextModel(texts, embed_texts(texts))
 
 
-def _run(order: np.ndarray, texts: list[str], model: PrecomputedTextModel) -> list[int]:
+def _run(order: np.ndarray, texts: list[str], model: PrecomputedTextModel,
+         reference: list[int] | None = None) -> list[int]:
+    """Alarm positions of one stream; with `reference`, those articles are fitted first
+    (otherwise the segment warms up from the stream itself)."""
     pipeline = Pipeline.build(CFG, model)
+    if reference is not None:
+        pipeline.fit_reference([Event(id=f"r{j}", text={"text": texts[j]}) for j in reference])
     events = [Event(id=str(i), text={"text": texts[j]}) for i, j in enumerate(order)]
     alarms = []
     for start in range(0, len(events), 100):
@@ -37,7 +43,7 @@ def _run(order: np.ndarray, texts: list[str], model: PrecomputedTextModel) -> li
     return alarms
 
 
-def test_stationary_streams_raise_at_most_one_alarm(corpus) -> None:
+def test_stationary_streams_raise_no_alarm(corpus) -> None:
     _, texts, model = corpus
     total = []
     for seed in range(20):
@@ -66,18 +72,6 @@ def test_topic_switch_is_caught_within_100_events(corpus) -> None:
     assert len(caught) >= 19, delays
 
 
-def _mixture_run(reference: list[int], order: np.ndarray, texts: list[str],
-                 model: PrecomputedTextModel) -> list[int]:
-    pipeline = Pipeline.build(CFG, model)
-    pipeline.fit_reference([Event(id=f"r{j}", text={"text": texts[j]}) for j in reference])
-    events = [Event(id=str(i), text={"text": texts[j]}) for i, j in enumerate(order)]
-    alarms = []
-    for start in range(0, len(events), 100):
-        _, found = pipeline.process(events[start : start + 100])
-        alarms.extend(a.index for a in found)
-    return alarms
-
-
 def test_a_novelty_mixed_in_from_the_first_event_is_called_drift(corpus) -> None:
     """Reference = 1,700 World/Sports articles; each stream holds the other 2,100 and 900
     Business/Sci-Tech ones (30%) from its first event. The calibration must not
@@ -91,9 +85,9 @@ def test_a_novelty_mixed_in_from_the_first_event_is_called_drift(corpus) -> None
     for seed in range(20):
         rng = np.random.default_rng(2_000 + seed)
         order = rng.permutation(np.concatenate([rest, rng.choice(novel, 900, replace=False)]))
-        found = _mixture_run(reference, order, texts, model)
+        found = _run(order, texts, model, reference)
         delays.append(found[0] if found else None)
-        quiet.extend(_mixture_run(reference, rng.permutation(rest), texts, model))
+        quiet.extend(_run(rng.permutation(rest), texts, model, reference))
     print(f"mixture from the start, first alarm at: {delays}; stationary alarms: {quiet}")
     assert sum(d is not None and d < 1_500 for d in delays) >= 18, delays
     assert not quiet, quiet
