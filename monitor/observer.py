@@ -31,6 +31,7 @@ from monitor.sinks.alerts.explain import (
     outlier_alert,
 )
 from monitor.sinks.alerts.operational import OperationalWatch
+from monitor.sinks.labels import bounded_label
 from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
 
 __all__ = ["Observer", "deviating_features", "drift_alert", "drift_resolved", "explain_outlier",
@@ -173,9 +174,13 @@ class Observer:
                     "topic": t, "partition": p, "lag": self.lag(t, p), "events": eng.index,
                     "segments": len(eng.segments), "evicted": eng.evicted,
                     "warming_up": sum(1 for m in eng.segments.values() if not m.ready),
-                    "drifting": sorted(n for n, m in eng.segments.items() if m.drifting),
+                    "drifting": sorted(bounded_label(n) for n, m in eng.segments.items()
+                                       if m.drifting),
                 })
-            return {**extra, "partitions": parts, "last_alarm": self.last_alarm}
+            alarm = self.last_alarm
+            if alarm is not None and "segment" in alarm:
+                alarm = alarm | {"segment": bounded_label(str(alarm["segment"]))}
+            return {**extra, "partitions": parts, "last_alarm": alarm}
 
     def status_json(self, extra: Callable[[], dict[str, Any]]) -> tuple[int, str, bytes]:
         body = orjson.dumps(self.status(extra()), option=orjson.OPT_INDENT_2)

@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.score.engine import Engine
 from monitor.sinks.histogram import BatchHistogram
+from monitor.sinks.labels import bounded_label
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the exposition for no dashboard use
 
@@ -224,7 +225,7 @@ class StateCollector(Collector):
             fam["lag"].add_metric([t, p], max(0, pv.lag))
         groups: dict[str, list[Any]] = {}
         for name, model in eng.segments.items():
-            groups.setdefault(name if name in named else OTHER, []).append(model)
+            groups.setdefault(bounded_label(name) if name in named else OTHER, []).append(model)
         for label, models in groups.items():
             key = [t, p, label]
             fam["events"].add_metric(key, sum(m.seen for m in models))

@@ -85,3 +85,19 @@ def test_recent_fields_are_bounded_and_keyed_by_topic() -> None:
     empty = RecentFields(())
     empty.remember("a", [Event("x", fields={"merchant": "m"})])
     assert len(empty) == 0 and empty.describe("a", ["x"]) == [{"event_id": "x"}]
+
+
+def test_long_segment_names_become_bounded_labels_in_alerts() -> None:
+    """The same bounded label as in /metrics (issue 15): alert fingerprints and group
+    keys stay small whatever the data names a segment."""
+    from monitor.events import Score
+    from monitor.sinks.alerts.explain import drift_labels, drift_resolved, explain_outlier
+    from monitor.sinks.labels import bounded_label
+
+    name = "s" * 60_000
+    s = Score("e1", name, 3.0, 1e-4, True, 0.0, 0.1, 0.9, 0)
+    outlier = explain_outlier("tx", s, 0.0)
+    assert outlier.labels["segment"] == bounded_label(name) and len(outlier.labels["segment"]) == 64
+    assert len(outlier.annotations["summary"]) < 200
+    assert drift_labels("tx", name, 3)["segment"] == bounded_label(name)
+    assert drift_resolved("tx", name, 0.0, partition=3).labels == drift_labels("tx", name, 3)

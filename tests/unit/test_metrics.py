@@ -119,3 +119,28 @@ def test_batch_histogram_exposes_what_a_histogram_would() -> None:
         assert got[name] == pytest.approx(value, rel=1e-12), name  # sums: summation order
     batched.remove(("t",))
     assert series(batch_reg) == {}
+
+
+def test_a_thousand_sixty_kilobyte_segment_names_keep_the_scrape_small() -> None:
+    """Label values are bounded in length too (issue 15): 1,000 segments named with 60 KB
+    each keep /metrics under 200 KB, each label at most 64 characters, the same long name
+    always the same label, and two names sharing a 60 KB prefix apart."""
+    from monitor.sinks.labels import bounded_label
+
+    eng = Engine(ScoreConfig(max_segments=2_000, warmup=20, k=2), DriftConfig(), segmented=True)
+    names = [f"{i:04d}" + "z" * 60_000 for i in range(999)] + ["z" * 60_000 + "tail"]
+    rng = np.random.default_rng(1)
+    events = [Event(id=str(i), segment=n) for i, n in enumerate(names * 2)]
+    x = rng.normal(size=(len(events), 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    eng.process(events, x)
+    reg = CollectorRegistry()
+    Metrics(reg, view=lambda: ProcessView([PartitionView("tx", 0, eng)]))  # default cap 20
+    text = _scrape(reg)
+    values = set(re.findall(r'segment="([^"]*)"', text))
+    print(f"/metrics with 1,000 segments of 60 KB names: {len(text):,} bytes")
+    assert len(text) < 200_000 and len(values) == 20 and "other" in values
+    assert max(map(len, values)) <= 64
+    assert {bounded_label(n) for n in names} >= values - {"other"}
+    assert bounded_label(names[0]) == bounded_label("0000" + "z" * 60_000)
+    assert bounded_label("z" * 60_000 + "tail") != bounded_label("z" * 60_000 + "tale")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.embed.tabular import signed_log
 from monitor.events import Alert, DriftAlarm, Event, Score
+from monitor.sinks.labels import bounded_label
 
 if TYPE_CHECKING:
     from monitor.pipeline import Pipeline
@@ -119,8 +120,9 @@ def explain_outlier(topic: str, s: Score, now: float, *, exemplars: Sequence[str
     if exemplar_events is None:
         exemplar_events = [{"event_id": e} for e in exemplars]
     return Alert(
-        kind="outlier", status="firing", labels={"topic": topic, "segment": s.segment},
-        annotations={"summary": f"outlier in {topic} segment {s.segment}"},
+        kind="outlier", status="firing",
+        labels={"topic": topic, "segment": bounded_label(s.segment)},
+        annotations={"summary": f"outlier in {topic} segment {bounded_label(s.segment)}"},
         details={"event_id": s.event_id, "score": s.score, "p_value": s.p_value,
                  "fraud_similarity": s.fraud_similarity, "risk": s.risk,
                  "nearest_centroid": s.centroid, "centroid_exemplars": list(exemplars),
@@ -134,7 +136,7 @@ def explain_outlier(topic: str, s: Score, now: float, *, exemplars: Sequence[str
 def drift_labels(topic: str, segment: str, partition: int | None) -> dict[str, str]:
     """A segment's model lives in one partition: the partition is part of the identity,
     so one partition going quiet never resolves the alert another partition still fires."""
-    labels = {"topic": topic, "segment": segment}
+    labels = {"topic": topic, "segment": bounded_label(segment)}
     if partition is not None:
         labels["partition"] = str(partition)
     return labels
@@ -146,7 +148,8 @@ def drift_resolved(topic: str, segment: str, now: float, *,
     where = f"{topic}" if partition is None else f"{topic}[{partition}]"
     return Alert(kind="drift", status="resolved",
                  labels=drift_labels(topic, segment, partition),
-                 annotations={"summary": f"drift in {where} segment {segment} resolved"},
+                 annotations={"summary": f"drift in {where} segment "
+                                         f"{bounded_label(segment)} resolved"},
                  starts_at=now, ends_at=now)
 
 
@@ -160,7 +163,7 @@ def drift_alert(topic: str, alarm: DriftAlarm, now: float, *, partition: int | N
     where = f"{topic}" if partition is None else f"{topic}[{partition}]"
     return Alert(
         kind="drift", status="firing", labels=drift_labels(topic, alarm.segment, partition),
-        annotations={"summary": f"drift in {where} segment {alarm.segment}",
+        annotations={"summary": f"drift in {where} segment {bounded_label(alarm.segment)}",
                      "description": f"Shiryaev-Roberts statistic {alarm.statistic:.3g} >= "
                                     f"{alarm.threshold:.3g} at event {alarm.index}"},
         details={"statistic": alarm.statistic, "threshold": alarm.threshold,
