@@ -130,6 +130,14 @@ class Daemon:
                 return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
                                     sleep=self._sleep)
 
+            # local resources first: a bad state_dir or a taken port is said in one line at
+            # once, not after the broker retries
+            store = SnapshotStore(self.cfg.checkpoint.state_dir) \
+                if self.cfg.checkpoint.state_dir else None
+            http = HttpServer(self.cfg.http.host, self.cfg.http.port) \
+                if self.cfg.http.enabled else None
+            if http is not None:
+                stack.callback(http.server.server_close)
             retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")
             changelog_parts = retry(lambda: ensure_output_topics(self.bootstrap, k, client),
                                     "topic set-up")
@@ -141,12 +149,9 @@ class Daemon:
                                                          k.dead_letter_topic)
             self.changelog = Changelog(producer, k.changelog, changelog_parts, client)
             stack.callback(self.changelog.close)
-            store = SnapshotStore(self.cfg.checkpoint.state_dir) \
-                if self.cfg.checkpoint.state_dir else None
             self.checkpointer = Checkpointer(consumer, producer, self.sinks, self.changelog, store,
                                              self.clock, k.max_snapshot_bytes)
-            if self.cfg.http.enabled:
-                http = HttpServer(self.cfg.http.host, self.cfg.http.port)
+            if http is not None:
                 http.route("/healthz", check(self.healthy))
                 http.route("/readyz", check(self.ready))
                 serve(self.observer, http, self._status)

@@ -190,10 +190,14 @@ class MonitorConfig(_Model):
 
 
 def _format_error(err: ValidationError) -> str:
+    """One line per offending key (one line in all for a single mistake)."""
     lines = []
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"]) or "(root)"
-        lines.append(f"{path}: {e['msg']}")
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {msg}")
+    if len(lines) == 1:
+        return f"invalid configuration: {lines[0]}"
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 

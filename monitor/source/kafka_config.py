@@ -19,6 +19,28 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
 
+def check_address(server: str) -> None:
+    """`host`, `host:port` or `[v6]:port`, with a port in 1-65535 when given.
+
+    >>> check_address("broker-1:9092"); check_address("[::1]:9092"); check_address("kafka")
+    >>> check_address("127.0.0.1:notaport")
+    Traceback (most recent call last):
+    ValueError: '127.0.0.1:notaport': the port must be a number from 1 to 65535
+    """
+    if not server:
+        raise ValueError("an empty broker address")
+    host, port = server, None
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (rest or None)
+    elif server.count(":") == 1:
+        host, port = server.split(":")
+    if not host:
+        raise ValueError(f"{server!r}: no host")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{server!r}: the port must be a number from 1 to 65535")
+
+
 class KafkaConfig(_Model):
     """Where events come from and where results go."""
 
@@ -93,6 +115,17 @@ class KafkaConfig(_Model):
                 raise ValueError(f"kafka.pattern {self.pattern!r} also matches {caught}: "
                                  "narrow it or rename those topics")
         return self
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _addresses(cls, value: str | list[str]) -> str | list[str]:
+        """Refuse a malformed address at start-up instead of retrying it as unreachable."""
+        if value == EMBEDDED:
+            return value
+        servers = value.split(",") if isinstance(value, str) else value
+        for server in servers:
+            check_address(server.strip())
+        return value
 
     @property
     def embedded(self) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import DecodeError
+from monitor.errors import ConfigError, DecodeError
 from monitor.state.codec import decode_state, encode_state
 
 
@@ -61,7 +61,14 @@ class SnapshotStore:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:  # an unusable directory is a configuration error, said in one line at start-up
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / ".monitor-write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise ConfigError(f"checkpoint.state_dir {str(directory)!r}: "
+                              f"{err.strerror or err}") from None
 
     def path(self, topic: str, partition: int) -> Path:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", topic)
