@@ -17,6 +17,9 @@ from monitor.config import FieldsConfig
 from monitor.errors import DecodeError
 from monitor.events import DEFAULT_SEGMENT, Event
 
+# The reason a Kafka tombstone (a record whose value is null) is dead-lettered with
+TOMBSTONE = "tombstone: null value"
+
 
 class _Blank(dict[str, Any]):
     """Template mapping that renders missing fields as empty strings."""
@@ -41,19 +44,22 @@ def parse_timestamp(value: Any, fmt: str = "auto") -> float:
     if isinstance(value, int | float) or numeric_text:
         try:
             ts = float(value)
-        except ValueError:
-            raise DecodeError(f"timestamp: {value!r} is not a number") from None
+        except (ValueError, OverflowError):  # OverflowError: an int beyond any float
+            raise DecodeError(f"timestamp: {value!r:.40} is not a number") from None
+        if not math.isfinite(ts):  # "nan", "1e999": no hour of day, no age, no ordering
+            raise DecodeError(f"timestamp: {value!r:.40} is not a finite number")
         if fmt == "epoch_ms" or (fmt == "auto" and ts > 1e11):
             ts /= 1000.0
         return ts
     if isinstance(value, str):
         try:
+            # .timestamp() of a naive time near year 1 or 9999 overflows in local time
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             try:
                 return parse_timestamp(float(value), fmt)
             except ValueError:
-                raise DecodeError(f"timestamp: cannot parse {value!r}") from None
+                raise DecodeError(f"timestamp: cannot parse {value!r:.40}") from None
     raise DecodeError(f"timestamp: unsupported type {type(value).__name__}")
 
 
@@ -66,6 +72,8 @@ def _as_float(name: str, value: Any) -> float:
         x = float(value)
     except (TypeError, ValueError):
         raise DecodeError(f"field {name!r}: expected a number, got {value!r:.40}") from None
+    except OverflowError:  # an int beyond any float (a mapping not parsed by orjson)
+        raise DecodeError(f"field {name!r}: infinite value") from None
     if math.isinf(x):
         raise DecodeError(f"field {name!r}: infinite value")
     return x
@@ -81,6 +89,29 @@ def _as_text(name: str, value: Any) -> str:
     raise DecodeError(f"field {name!r}: expected text, got {type(value).__name__}")
 
 
+def _as_key(name: str, value: Any) -> str:
+    """The text of an id, segment or label value.
+
+    Strings stay as they are and numbers and booleans keep the `str()` they always had, so
+    ids already stored, alerted on or joined elsewhere do not change. Objects and arrays
+    become canonical JSON (sorted keys, no spaces) rather than a Python repr, so any tool
+    can parse them back, and the same value always gives the same id or segment.
+
+    >>> _as_key("id", {"x": [1, 2], "a": None})
+    '{"a":null,"x":[1,2]}'
+    >>> _as_key("id", "abc"), _as_key("id", 7), _as_key("id", 1.5), _as_key("id", True)
+    ('abc', '7', '1.5', 'True')
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list | tuple):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError as err:  # nested over 254 deep, a non-text key
+            raise DecodeError(f"field {name!r}: cannot be written as JSON: {err}") from None
+    return str(value)
+
+
 def decode_record(record: Mapping[str, Any], cfg: FieldsConfig, fallback_id: str) -> Event:
     """Validate one already-parsed record (a JSON object or a CSV row)."""
     for name in cfg.required:
@@ -91,11 +122,11 @@ def decode_record(record: Mapping[str, Any], cfg: FieldsConfig, fallback_id: str
         raw_id = record.get(cfg.id)
         if raw_id in (None, ""):
             raise DecodeError(f"missing id field {cfg.id!r}")
-        event_id = str(raw_id)
+        event_id = _as_key(cfg.id, raw_id)
     segment = DEFAULT_SEGMENT
     if cfg.segment is not None:
         raw_seg = record.get(cfg.segment)
-        segment = DEFAULT_SEGMENT if raw_seg in (None, "") else str(raw_seg)
+        segment = DEFAULT_SEGMENT if raw_seg in (None, "") else _as_key(cfg.segment, raw_seg)
     ts = None
     if cfg.timestamp is not None and record.get(cfg.timestamp) not in (None, ""):
         ts = parse_timestamp(record[cfg.timestamp], cfg.timestamp_format)
@@ -103,13 +134,17 @@ def decode_record(record: Mapping[str, Any], cfg: FieldsConfig, fallback_id: str
     if cfg.template is not None:
         try:
             text = {"template": cfg.template.format_map(_Blank(record))}
-        except (ValueError, IndexError, AttributeError) as err:
+        # a field's value decides some of these: "{amount:.2f}" of text is a ValueError,
+        # of an object a TypeError; "{card[0]}" of a number a TypeError, of an object a
+        # KeyError
+        except (ValueError, IndexError, AttributeError, KeyError, TypeError) as err:
             raise DecodeError(f"template: {err}") from None
     numeric = {f.name: _as_float(f.name, record.get(f.name)) for f in cfg.numeric}
     categorical = {name: _as_text(name, record.get(name)) for name in cfg.categorical}
     label = None
     if cfg.label is not None and record.get(cfg.label) not in (None, ""):
-        label = str(record[cfg.label]).strip().lower() in {p.lower() for p in cfg.positive}
+        label_text = _as_key(cfg.label, record[cfg.label]).strip().lower()
+        label = label_text in {p.lower() for p in cfg.positive}
     return Event(
         id=event_id,
         segment=segment,
@@ -122,9 +157,16 @@ def decode_record(record: Mapping[str, Any], cfg: FieldsConfig, fallback_id: str
     )
 
 
-def decode_json(raw: bytes | str, cfg: FieldsConfig, fallback_id: str) -> Event:
-    """Decode one JSON message; the reason of any failure is in `DecodeError.reason`."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+def decode_json(raw: bytes | str | None, cfg: FieldsConfig, fallback_id: str) -> Event:
+    """Decode one JSON message; the reason of any failure is in `DecodeError.reason`.
+
+    `None` is a Kafka tombstone: it is rejected with the reason `TOMBSTONE` so that its
+    dead letter can keep the null value instead of pretending it was empty bytes.
+    """
+    if raw is None:
+        raise DecodeError(TOMBSTONE)
+    # surrogatepass: a str with a lone surrogate is counted here and rejected by orjson
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > cfg.max_event_bytes:
         raise DecodeError(f"event of {size} bytes over the limit of {cfg.max_event_bytes}")
     try:

@@ -46,7 +46,7 @@ class BatchHandler:
         kept: list[ConsumerRecord] = []
         for r in records:
             try:
-                events.append(decode_json(r.value or b"", self.cfg.fields,
+                events.append(decode_json(r.value, self.cfg.fields,
                                           f"{tp.topic}:{tp.partition}:{r.offset}"))
                 kept.append(r)
             except DecodeError as err:
@@ -112,7 +112,7 @@ class BatchHandler:
         for r in records:
             first = first_sighting(r)
             try:
-                ev = decode_json(r.value or b"", self.cfg.fields,
+                ev = decode_json(r.value, self.cfg.fields,
                                  f"feedback:{r.partition}:{r.offset}")
             except DecodeError as err:
                 ev = None

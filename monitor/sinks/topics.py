@@ -63,12 +63,21 @@ class TopicSinks:
 
     def dead_letter(self, value: bytes | None, key: bytes | None, reason: str, topic: str,
                     partition: int, offset: int, timestamp_ms: int | None = None) -> None:
+        """Send a record that could not be decoded, its value and key untouched, so it can
+        be replayed or inspected as it was.
+
+        A tombstone's value stays null (kafka-python sends `value=None` as a null value):
+        `b""` would be a different record. kafka-python refuses a record with neither key
+        nor value (ValueError), which would stop the daemon, so a tombstone without a key
+        gets the empty key `b""`; its value, the part the reason is about, stays null.
+        """
         headers = [(H_REASON, reason.encode()), (H_TOPIC, topic.encode()),
                    (H_PARTITION, str(partition).encode()), (H_OFFSET, str(offset).encode())]
         if timestamp_ms is not None:
             headers.append((H_TIMESTAMP, str(timestamp_ms).encode()))
-        self.pending.append(self.producer.send(self.dead_letter_topic, key=key,
-                                               value=value if value is not None else b"",
+        if key is None and value is None:
+            key = b""
+        self.pending.append(self.producer.send(self.dead_letter_topic, key=key, value=value,
                                                headers=headers))
         self.dead_letters_total += 1
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
+from monitor.config import parse_config
 from monitor.errors import FatalError
 from monitor.events import Score
+from monitor.handler import BatchHandler
+from monitor.observer import Observer
+from monitor.pipeline import Pipeline
 from monitor.sinks.topics import (
     H_OFFSET,
     H_PARTITION,
@@ -17,6 +23,8 @@ from monitor.sinks.topics import (
     check_futures,
     scored_record,
 )
+from monitor.state.partition import PartitionState
+from monitor.stats import StageTimes, Stats
 from tests.fakes import FakeFuture, FakeProducer
 
 README_FIELDS = {"id", "segment", "score", "p_value", "outlier", "fraud_similarity",
@@ -72,7 +80,37 @@ def test_dead_letters_keep_the_original_bytes_and_carry_reason_and_source() -> N
                                       H_TOPIC: b"payments", H_PARTITION: b"2",
                                       H_OFFSET: b"77", H_TIMESTAMP: b"1700000000123"}
     assert H_TIMESTAMP not in dict(second["headers"])
-    assert second["value"] == b"" and dict(second["headers"])[H_OFFSET] == b"5"
+    assert second["value"] is None and dict(second["headers"])[H_OFFSET] == b"5"
+    assert second["key"] == b""  # kafka-python refuses a record with neither key nor value
+
+
+def _record(offset: int, value: bytes | None, key: bytes | None) -> ConsumerRecord:
+    return ConsumerRecord(topic="payments", partition=3, leader_epoch=0, offset=offset,
+                          timestamp=1_700_000_000_000, timestamp_type=0, key=key, value=value,
+                          headers=[], checksum=None, serialized_key_size=-1,
+                          serialized_value_size=-1, serialized_header_size=-1)
+
+
+def test_a_tombstone_is_dead_lettered_with_its_null_value_and_the_reason() -> None:
+    cfg = parse_config({"fields": {"id": "id", "numeric": [{"name": "amount"}]}})
+    handler = BatchHandler(cfg, Observer(cfg), Stats(), StageTimes())
+    producer = FakeProducer()
+    handler.sinks = TopicSinks(producer, "scored", "dead")  # type: ignore[arg-type]
+    state = PartitionState("payments", 3, Pipeline.build(cfg), restored=True)
+    tombstones = [_record(10, None, b"card-9"), _record(11, None, None)]
+    handler.records(TopicPartition("payments", 3), state,
+                    [*tombstones, _record(12, b'{"id": "e", "amount": 5}', None)])
+    handler.feedback([_record(13, None, b"card-7")], [], lambda r: True)
+    assert handler.stats.dead_letters == 3 and state.offset == 13
+    assert [(m["topic"], m["value"], m["key"]) for m in producer.sent] == [
+        ("dead", None, b"card-9"),
+        # kafka-python raises ValueError for a record with neither key nor value
+        ("dead", None, b""),
+        ("scored", producer.sent[2]["value"], b"e"),
+        ("dead", None, b"card-7")]
+    dead = [dict(m["headers"]) for m in producer.sent if m["topic"] == "dead"]
+    assert [h[H_REASON] for h in dead] == [b"tombstone: null value"] * 3
+    assert [h[H_OFFSET] for h in dead] == [b"10", b"11", b"13"]
 
 
 def test_check_surfaces_a_failed_delivery_and_clears_pending() -> None:
