@@ -134,8 +134,9 @@ class Daemon:
             # once, not after the broker retries
             store = SnapshotStore(self.cfg.checkpoint.state_dir) \
                 if self.cfg.checkpoint.state_dir else None
-            http = HttpServer(self.cfg.http.host, self.cfg.http.port) \
-                if self.cfg.http.enabled else None
+            h = self.cfg.http
+            http = HttpServer(h.host, h.port, timeout_s=h.timeout_s,
+                              max_connections=h.max_connections) if h.enabled else None
             if http is not None:
                 stack.callback(http.server.server_close)
             retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")

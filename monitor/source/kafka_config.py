@@ -171,3 +171,7 @@ class HttpConfig(_Model):
     port: int = Field(9108, ge=0, le=65535, description="0 picks a free port")
     stale_after_s: float = Field(30.0, gt=0, description="/healthz fails if the loop is idle "
                                  "longer than this")
+    timeout_s: float = Field(10.0, gt=0, description="per-connection read and write "
+                             "timeout: a slow or vanished client is dropped after it")
+    max_connections: int = Field(32, gt=0, description="connections served at once; "
+                                 "past it a quick 503")
