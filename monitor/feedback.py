@@ -27,7 +27,7 @@ def add_fraud_prototypes(pipeline: Pipeline, events: Sequence[Event]) -> int:
     for i, event in enumerate(fraud):
         model = pipeline.engine.segments.get(event.segment)
         if model is not None:
-            model.fraud.add(x[i : i + 1])
+            model.confirm(x[i : i + 1], pipeline.engine.values([event]))
         else:
             new.append(i)
     if new:  # a segment not seen yet: the engine creates it, seeded with these prototypes

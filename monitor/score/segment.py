@@ -292,6 +292,23 @@ class SegmentModel:
             warm = FieldValues.stack(self.warm_values) if self.warm_values else None
             self.fit(np.vstack(self.warm_x), self.warm_ids, True, warm)
 
+    def confirm(self, x: Matrix, values: FieldValues | None = None) -> None:
+        """Confirmed fraud that arrived as feedback (not in the stream): note how strongly
+        each evidence marks it against the current state, then make it a prototype. The
+        scoring draws its tie-breaking uniforms and puts the generator back, so nothing
+        that happens later depends on when feedback came."""
+        if self.reference is not None and len(x):
+            state = self.rng.bit_generator.state
+            res = score_chunks([self], x, [0, len(x)], np.ones(len(x), bool),
+                               values if values is not None else empty(len(x)))
+            self.rng.bit_generator.state = state
+            p = np.array(res.p_value, np.float64)
+            self.known[:2] += [len(p), -np.log(np.maximum(p, 1e-300)).sum()]
+            if res.margin is not None and res.p_fraud is not None:
+                seen = res.p_fraud[~np.isnan(res.margin)]
+                self.known[2:] += [len(seen), -np.log(np.maximum(seen, 1e-300)).sum()]
+        self.fraud.add(x)
+
     @property
     def evidence_weights(self) -> tuple[float, float]:
         """Weights of the outlier and the fraud-margin evidence in the risk.

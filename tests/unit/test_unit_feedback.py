@@ -105,3 +105,17 @@ def test_flag_precision_counts_only_flagged_ids_once_and_forgets_the_oldest() ->
     fp.feedback("b", True)  # a second label for the same flag is not counted
     fp.feedback("c", False)
     assert (fp.true_positives, fp.false_positives, fp.precision) == (1, 1, 0.5)
+
+
+def test_feedback_teaches_the_risk_weights_and_draws_no_randomness() -> None:
+    """A confirmed case from the feedback topic counts towards how strongly the outlier
+    evidence marks fraud (the risk's weights), as one confirmed in the stream would; its
+    scoring puts the random generator back, so later scores do not depend on it."""
+    p = _warm_pipeline()
+    seg = p.engine.segments["GB"]
+    rng_before = seg.rng.bit_generator.state
+    w_before = seg.evidence_weights
+    add_fraud_prototypes(p, [_fraud(i, "GB") for i in range(5)])
+    assert seg.rng.bit_generator.state == rng_before
+    assert seg.known[0] == 2 + 5  # the prior's 2 cases and these 5
+    assert seg.evidence_weights[0] > w_before[0]  # far-out amounts: the outlier evidence
