@@ -1,8 +1,10 @@
 """Generate the Grafana dashboards in this folder from code: `python dashboards/generate.py`.
 
-The JSON files beside this script are outputs; never edit them by hand. A test regenerates
-them and fails on any difference, and checks every panel's query against the metrics the
-daemon exports.
+Panels, queries and variables are built with Grafana's own builders (the
+`grafana-foundation-sdk` package, `pip install -e '.[dev]'`); this file only says which
+panels there are. The JSON files beside this script are outputs; never edit them by hand.
+A test regenerates them and fails on any difference, and checks every panel's query
+against the metrics the daemon exports.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grafana_foundation_sdk.builders import common as common_b
+from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.builders import prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableRefresh
+
 HERE = Path(__file__).resolve().parent
-DS = {"type": "prometheus", "uid": "${datasource}"}
+DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SEL = 'topic=~"$topic"'
 
 
@@ -29,59 +38,61 @@ class Panel:
     height: int = 8
 
 
-def _panel(p: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
-    return {
-        "id": pid,
-        "type": p.kind,
-        "title": p.title,
-        "description": p.description,
-        "datasource": DS,
-        "gridPos": {"h": p.height, "w": p.width, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom"}}
-        if p.kind == "timeseries" else {"reduceOptions": {"calcs": ["lastNotNull"]}},
-        "targets": [{"refId": chr(ord("A") + i), "datasource": DS, "expr": expr,
-                     "legendFormat": legend} for i, (expr, legend) in enumerate(p.targets)],
-    }
+def _panel(p: Panel, pid: int, x: int, y: int) -> timeseries.Panel | stat.Panel:
+    builder: timeseries.Panel | stat.Panel
+    if p.kind == "timeseries":
+        builder = (timeseries.Panel()
+                   .legend(common_b.VizLegendOptions().show_legend(True)
+                           .display_mode(common.LegendDisplayMode.LIST)
+                           .placement(common.LegendPlacement.BOTTOM))
+                   .tooltip(common_b.VizTooltipOptions().mode(common.TooltipDisplayMode.SINGLE)
+                            .sort(common.SortOrder.NONE)))
+    elif p.kind == "stat":
+        builder = stat.Panel().reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
+    else:
+        raise ValueError(f"panel kind {p.kind!r}")
+    builder.id(pid).title(p.title).description(p.description).datasource(DS).unit(p.unit)
+    builder.grid_pos(GridPos(h=p.height, w=p.width, x=x, y=y))
+    for i, (expr, legend) in enumerate(p.targets):
+        builder.with_target(prometheus.Dataquery().ref_id(chr(ord("A") + i)).datasource(DS)
+                            .expr(expr).legend_format(legend))
+    return builder
 
 
-def _variables(segment: bool) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [
-        {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"},
-        {"name": "topic", "type": "query", "datasource": DS, "label": "Topic",
-         "query": {"query": "label_values(monitor_events_consumed_total, topic)",
-                   "refId": "topic"},
-         "definition": "label_values(monitor_events_consumed_total, topic)",
-         "includeAll": True, "multi": True, "allValue": ".*", "refresh": 2},
+def _variables(segment: bool) -> list[Any]:
+    out: list[Any] = [
+        dash_b.DatasourceVariable("datasource").label("Data source").type("prometheus"),
+        dash_b.QueryVariable("topic").label("Topic").datasource(DS)
+        .query({"query": "label_values(monitor_events_consumed_total, topic)", "refId": "topic"})
+        .include_all(True).multi(True).all_value(".*")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED),
     ]
     if segment:
-        out.append({"name": "segment", "type": "query", "datasource": DS, "label": "Segment",
-                    "query": {"query": "label_values(monitor_segment_events_total{" + SEL + "}, "
-                                       "segment)", "refId": "segment"},
-                    "definition": "label_values(monitor_segment_events_total, segment)",
-                    "includeAll": False, "multi": False, "refresh": 2})
+        out.append(dash_b.QueryVariable("segment").label("Segment").datasource(DS)
+                   .query({"query": "label_values(monitor_segment_events_total{" + SEL + "}, "
+                                    "segment)", "refId": "segment"})
+                   .include_all(False).multi(False)
+                   .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED))
     return out
 
 
 def dashboard(uid: str, title: str, description: str, panels: list[Panel],
-              segment: bool = False) -> dict[str, Any]:
-    laid: list[dict[str, Any]] = []
+              segment: bool = False) -> dash_b.Dashboard:
+    board = (dash_b.Dashboard(title).uid(uid).description(description).readonly()
+             .version(1).tags(["monitor"]).timezone("utc").time("now-1h", "now")
+             .refresh("30s").variables(_variables(segment)))
     x = y = 0
+    # explicit rows of 8: a panel that does not fit wraps (the SDK's own placement would
+    # start a 12-wide panel at x=18)
     for i, p in enumerate(panels, start=1):
         if x + p.width > 24:
             x, y = 0, y + 8
-        laid.append(_panel(p, i, x, y))
+        board.with_panel(_panel(p, i, x, y))
         x += p.width
-    return {
-        "uid": uid, "title": title, "description": description, "editable": False,
-        "schemaVersion": 39, "version": 1, "tags": ["monitor"], "timezone": "utc",
-        "time": {"from": "now-1h", "to": "now"}, "refresh": "30s",
-        "templating": {"list": _variables(segment)}, "panels": laid,
-        "annotations": {"list": []},
-    }
+    return board
 
 
-def overview() -> dict[str, Any]:
+def overview() -> dash_b.Dashboard:
     rate = "sum by (topic) (rate({m}{{" + SEL + "}}[5m]))"
     panels = [
         Panel("Throughput", "Records consumed and events scored per second.", "ops",
@@ -141,7 +152,7 @@ def overview() -> dict[str, Any]:
                      panels)
 
 
-def segment_drilldown() -> dict[str, Any]:
+def segment_drilldown() -> dash_b.Dashboard:
     s = SEL + ', segment="$segment"'
     panels = [
         Panel("Drift statistic", "Shiryaev-Roberts statistic against its threshold.", "short",
@@ -175,7 +186,7 @@ DASHBOARDS = {"monitor-overview.json": overview, "monitor-segment.json": segment
 
 
 def render() -> dict[str, str]:
-    return {name: json.dumps(build(), indent=2, sort_keys=True) + "\n"
+    return {name: json.dumps(build().build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
             for name, build in DASHBOARDS.items()}
 
 

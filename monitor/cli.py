@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -62,16 +63,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     cfg = _with_label(load_config(args.config), args.label_field, args.positive)
     pipeline = Pipeline.build(cfg)
+    collector = None
+    if args.html:
+        from monitor.report import ReplayCollector
+
+        collector = ReplayCollector(pipeline)
     report = replay(cfg, args.stream, pipeline, reference=args.reference, out=args.out,
-                    rejects=args.rejects, progress=not args.quiet, feedback=not args.no_feedback)
+                    rejects=args.rejects, progress=not args.quiet, feedback=not args.no_feedback,
+                    collector=collector)
     if args.report:
         Path(args.report).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if collector is not None:
+        from monitor.report import write_html
+
+        size = write_html(args.html, report, collector, cfg, stream=args.stream,
+                          reference=args.reference)
+        print(f"HTML report written to {args.html} ({size / 1e6:.2f} MB)", file=sys.stderr)
     _print_summary(report)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The daemon on an embedded broker with the built-in synthetic stream."""
+    """The daemon on an embedded broker with the built-in synthetic stream; or, with
+    `--write-example DIR`, only write a small example for `monitor replay`."""
+    if args.write_example is not None:
+        from monitor.demo import write_example
+
+        paths = write_example(args.write_example, args.seed)
+        for what, path in paths.items():
+            print(f"wrote {path} ({what})")
+        print(f"next: monitor replay {paths['stream']} --config {paths['config']} "
+              f"--reference {paths['reference']}")
+        return 0
     from monitor.demo import run_demo
     from monitor.lifecycle import install_signals
 
@@ -140,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="write scored events (JSONL) here")
     rp.add_argument("--report", help="write the JSON report here")
     rp.add_argument("--rejects", help="write undecodable lines (line, reason) here")
+    rp.add_argument("--html", metavar="PATH", help="write a self-contained HTML report here "
+                    "(charts, top outliers, drift alarms; no network, no event values beyond "
+                    "alerts.allow_fields)")
     rp.add_argument("--no-feedback", action="store_true",
                     help="use labels for the quality metrics only, not as fraud feedback")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -154,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop after N events (default: run until Ctrl+C)")
     dp.add_argument("--seed", type=int, default=7)
     dp.add_argument("--quiet", action="store_true")
+    dp.add_argument("--write-example", metavar="DIR",
+                    help="write a small labelled example stream (transactions.jsonl), a "
+                    "reference file (normal.jsonl) and a config (monitor.yaml) for `monitor "
+                    "replay` into DIR, then exit")
     dp.set_defaults(func=cmd_demo)
 
     bp = sub.add_parser("bench", help="end-to-end throughput through an embedded broker, "
@@ -181,14 +211,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class LibraryNoise(logging.Filter):
+    """Drops third-party warnings that tell an operator nothing to act on (shown with -vv).
+
+    kafka-python warns "Task ... ran for 0.277s (>0.100s threshold). It is blocking the
+    event loop" whenever its network task waits for the CPU, which the text model holds
+    for most of each batch on a small machine. The deadlines that matter are seconds long
+    (the demo's session timeout is 6 s), and missing one is logged as a rebalance.
+
+    >>> import logging
+    >>> def record(name: str, msg: str) -> logging.LogRecord:
+    ...     return logging.LogRecord(name, logging.WARNING, "", 0, msg, None, None)
+    >>> noise = LibraryNoise()
+    >>> noise.filter(record("kafka.net.selector", "Task <x> ran for 0.277s (>0.100s "
+    ...                     "threshold). It is blocking the event loop -- likely ..."))
+    False
+    >>> noise.filter(record("kafka.coordinator", "Heartbeat failed"))
+    True
+    >>> noise.filter(record("monitor.handler", "blocking the event loop"))
+    True
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.split(".")[0] == "kafka"
+                    and "blocking the event loop" in record.getMessage())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # transformers' "Loading weights" bar is noise beside the monitor's own progress
+    # (HF_HUB_DISABLE_PROGRESS_BARS=0 brings it back)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.verbose < 3:  # kafka-python's INFO lines drown the monitor's own
         logging.getLogger("kafka").setLevel(logging.WARNING)
+    if args.command in ("demo", "run") and args.verbose < 2:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(LibraryNoise())
     try:
         return int(args.func(args))
     except ConfigError as err:

@@ -1,8 +1,10 @@
 """`monitor demo`: the daemon on an embedded broker fed with the built-in synthetic stream.
 
 No config, no network beyond 127.0.0.1: start Tansu, create the topics, produce the
-stream, run the daemon with live progress, then say whether the injected fraud and drift
-were caught.
+stream, run the daemon with live progress, then say what of the injected fraud, drift and
+malformed lines was caught and what was missed. `--write-example DIR` instead writes a
+small labelled stream, a reference file and a config for `monitor replay` (the README's
+quickstart).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
+
+import yaml
 
 from monitor.app import Daemon, load_text_model
 from monitor.config import MonitorConfig, parse_config
 from monitor.errors import FatalError
 from monitor.source.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
+from monitor.stats import Stats
 from monitor.synthetic import DEMO_CONFIG, Truth, generate
 
 TOPIC = "demo.transactions"
@@ -79,10 +85,11 @@ class Feeder(threading.Thread):
                                 malformed=1, start_ts=1_767_225_600.0 + 20.0 * produced,
                                 first_id=produced)
             produce(self.bootstrap, lines)
+            before = produced + len(self.truth.malformed)  # lines already in the topic
             produced += CHUNK
             self.truth.fraud_ids.extend(t.fraud_ids)
             self.truth.fraud_bursts.extend(t.fraud_bursts)
-            self.truth.malformed.extend(t.malformed)
+            self.truth.malformed.extend(before + k for k in t.malformed)
             self.truth.events = produced
 
 
@@ -116,38 +123,114 @@ class Progress:
             d.stop.set()
 
 
+def _n(count: int, noun: str) -> str:
+    """
+    >>> _n(1, "burst"), _n(3, "burst")
+    ('1 burst', '3 bursts')
+    """
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def summary_lines(s: Stats, truth: Truth, elapsed: float) -> tuple[list[str], bool]:
+    """The closing summary: totals, then each injected condition as caught or missed, and
+    a `missed:` line that names everything missed (or says nothing was). Conditions the
+    daemon had not reached when it stopped (Ctrl+C) are left out. Returns the lines and
+    whether the injected drift was detected."""
+    out = [f"events      {s.events:>10,}   (scored {s.scored:,})",
+           f"outliers    {s.outliers:>10,}",
+           f"throughput  {s.events / max(elapsed, 1e-9):>10,.1f} events/s",
+           f"checkpoints {s.checkpoints:>10,}",
+           ""]
+    missed: list[str] = []
+    # bursts are positions among events; the stream also holds the malformed lines, so a
+    # burst (or the drift) was surely consumed once this many more records were
+    slack = len(truth.malformed)
+    flagged, similar = set(s.outlier_ids), set(s.fraud_like_ids)
+    bursts = [(a, b) for a, b in truth.fraud_bursts if b + slack < s.events]
+    if bursts:
+        caught_bursts = hit_events = by_similarity = total = 0
+        detail: list[str] = []
+        short: list[str] = []  # bursts with events not flagged
+        for first, last in bursts:
+            ids = [f"tx-{i:07d}" for i in range(first, last + 1)]
+            hit = sum(i in flagged or i in similar for i in ids)
+            by_similarity += sum(i in similar and i not in flagged for i in ids)
+            caught_bursts += hit > 0
+            hit_events += hit
+            total += len(ids)
+            detail.append(f"  at events {first:,}-{last:,}: {hit} of {len(ids)} flagged")
+            if hit < len(ids):
+                short.append(f"{len(ids) - hit} of {len(ids)} fraud events at "
+                             f"{first:,}-{last:,}")
+        how = f"; {by_similarity} by similarity to confirmed fraud" if by_similarity else ""
+        out.append(f"fraud bursts:    {caught_bursts} of {len(bursts)} flagged "
+                   f"({hit_events} of {total} events{how})")
+        if len(bursts) <= MAX_BURST_LINES:
+            out.extend(detail)
+        missed += short if len(short) <= MAX_BURST_LINES else [
+            f"{total - hit_events} of {total} fraud events, in {len(short)} bursts"]
+    detected = False
+    if truth.drift_at is not None and truth.drift_at + slack < s.events:
+        after = [a for a in s.alarms if a.index >= truth.drift_at]
+        before = [a for a in s.alarms if a.index < truth.drift_at]
+        detected = bool(after)
+        if after:
+            out.append(f"drift:           injected at event {truth.drift_at:,}, alarm at "
+                       f"event {after[0].index:,} (segment {after[0].segment!r})")
+        else:
+            out.append(f"drift:           injected at event {truth.drift_at:,}, no alarm")
+            missed.append(f"the drift at event {truth.drift_at:,}")
+        if before:
+            out.append(f"false alarms:    {_n(len(before), 'drift alarm')} before the "
+                       f"drift, first at event {before[0].index:,}")
+    malformed = sum(k < s.events for k in truth.malformed)
+    if malformed:
+        out.append(f"malformed lines: {min(s.dead_letters, malformed)} of {malformed} "
+                   "dead-lettered")
+        if s.dead_letters < malformed:
+            missed.append(f"{malformed - s.dead_letters} of {malformed} malformed lines")
+    out.append("missed:          " + ("; ".join(missed) if missed else "nothing"))
+    return out, detected
+
+
 def summary(d: Daemon, truth: Truth, elapsed: float, out: TextIO = sys.stdout) -> bool:
     """Print what was injected and what was caught; True when the drift was detected."""
-    s = d.stats
-    print(f"\nevents      {s.events:>10,}   (scored {s.scored:,}; dead-lettered "
-          f"{s.dead_letters:,} of {len(truth.malformed)} malformed)", file=out)
-    print(f"outliers    {s.outliers:>10,}", file=out)
-    print(f"throughput  {s.events / max(elapsed, 1e-9):>10,.1f} events/s", file=out)
-    print(f"checkpoints {s.checkpoints:>10,}", file=out)
-    caught = [a for a in s.alarms if truth.drift_at is not None and a.index >= truth.drift_at]
-    if truth.drift_at is not None:
-        print(f"injected drift at event {truth.drift_at:,}: "
-              + (f"DETECTED at event {caught[0].index:,} (segment {caught[0].segment!r})"
-                 if caught else "not detected"), file=out)
-    flagged, similar = set(s.outlier_ids), set(s.fraud_like_ids)
-    # bursts are positions among events; the daemon also counted the malformed lines
-    consumed = [(a, b) for a, b in truth.fraud_bursts
-                if b + len(truth.malformed) < s.events]
-    totals = [0, 0, 0]
-    for first, last in consumed:
-        ids = [f"tx-{i:07d}" for i in range(first, last + 1)]
-        hit = sum(i in flagged for i in ids)
-        known = sum(i in similar and i not in flagged for i in ids)
-        totals = [totals[0] + hit, totals[1] + known, totals[2] + len(ids)]
-        if len(consumed) <= MAX_BURST_LINES:
-            print(f"injected fraud burst at events {first:,}-{last:,}: {hit} of {len(ids)} "
-                  f"flagged as outliers, {known} more by similarity to confirmed fraud",
-                  file=out)
-    if len(consumed) > MAX_BURST_LINES:
-        print(f"injected fraud: {len(consumed)} bursts, {totals[2]} events: {totals[0]} "
-              f"flagged as outliers, {totals[1]} more by similarity to confirmed fraud",
-              file=out)
-    return bool(caught)
+    lines, detected = summary_lines(d.stats, truth, elapsed)
+    print("\n" + "\n".join(lines), file=out, flush=True)
+    return detected
+
+
+EXAMPLE_REFERENCE, EXAMPLE_STREAM = 1_000, 1_200
+
+
+def write_example(directory: str | Path, seed: int = 7) -> dict[str, Path]:
+    """A small labelled example for `monitor replay` (the README's quickstart), from the
+    demo's generator: `normal.jsonl` (normal traffic for the reference),
+    `transactions.jsonl` (a day later: drift half-way, two fraud bursts of 8 labelled
+    `is_fraud: 1`, two malformed lines) and `monitor.yaml` (the demo's fields and
+    settings). Deterministic for a seed; existing files are replaced.
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = 1_767_225_600.0
+    reference, _ = generate(EXAMPLE_REFERENCE, seed=seed, drift_at=None, fraud_bursts=0,
+                            malformed=0, start_ts=start)
+    stream, truth = generate(EXAMPLE_STREAM, seed=seed + 1, drift_at=0.5, fraud_bursts=2,
+                             malformed=2, start_ts=start + 86_400.0,
+                             first_id=EXAMPLE_REFERENCE)
+    paths = {"reference": folder / "normal.jsonl", "stream": folder / "transactions.jsonl",
+             "config": folder / "monitor.yaml"}
+    paths["reference"].write_bytes(b"\n".join(reference) + b"\n")
+    paths["stream"].write_bytes(b"\n".join(stream) + b"\n")
+    bursts = " and ".join(f"tx-{a:07d}..tx-{b:07d}" for a, b in truth.fraud_bursts)
+    paths["config"].write_text(
+        "# Written by `monitor demo --write-example` with transactions.jsonl and normal.jsonl:\n"
+        "# the demo's fields and settings (README.md: Configuration reference).\n"
+        f"# transactions.jsonl: {EXAMPLE_STREAM:,} events, new categories from its event "
+        f"{truth.drift_at or 0:,} on (drift),\n"
+        f"# fraud bursts {bursts} (is_fraud: 1), {len(truth.malformed)} malformed lines.\n"
+        + yaml.safe_dump(DEMO_CONFIG, sort_keys=False))
+    return paths
 
 
 def run_demo(events: int | None, seed: int, stop: threading.Event, quiet: bool = False) -> bool:

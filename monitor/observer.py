@@ -1,4 +1,5 @@
-"""What the daemon tells the outside world: metrics, /status, and alerts with explanations.
+"""What the daemon tells the outside world: metrics, /status, the status page (/), and
+alerts with explanations.
 
 The daemon calls a handful of hooks (`records`, `dead_letter`, `scored`, `checkpointed`,
 `forget`); this module turns them into Prometheus series and `Alert` values for the alert
@@ -9,10 +10,12 @@ reads it, so a scrape never sees a half-updated engine.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -40,6 +43,9 @@ __all__ = ["Observer", "deviating_features", "drift_alert", "drift_resolved", "e
 log = logging.getLogger(__name__)
 
 Key = tuple[str, int]
+RECENT_OUTLIERS = 20  # the status page's newest outliers, process-wide
+RECENT_ALARMS = 10
+SEGMENT_ROWS = 50  # segments on the status page: drifting first, then the busiest
 
 
 class Observer:
@@ -60,6 +66,9 @@ class Observer:
         self.drop_alerts: Callable[[dict[str, str]], None] = lambda labels: None
         self.drifting: set[tuple[str, int, str]] = set()
         self.last_alarm: dict[str, Any] | None = None
+        # newest first on the status page: ids, scores and allow-listed fields only
+        self.recent_outliers: deque[dict[str, Any]] = deque(maxlen=RECENT_OUTLIERS)
+        self.recent_alarms: deque[dict[str, Any]] = deque(maxlen=RECENT_ALARMS)
         self.memory = RecentFields(cfg.alerts.allow_fields)  # empty without an allow-list
         self.ops = OperationalWatch(cfg.alerts, clock)
         model = cfg.embed.model if cfg.fields.text or cfg.fields.template else ""
@@ -105,14 +114,22 @@ class Observer:
         m.score.observe_many((topic,), [s.score for s in scored])
         m.p_value.observe_many((topic,), [s.p_value for s in scored if s.p_value is not None])
         m.scored.labels(topic, str(partition)).inc(len(scored))
+        if len(events) != len(scores):
+            raise ValueError(f"{len(events)} events but {len(scores)} scores")
+        flagged = [i for i, s in enumerate(scores) if s.outlier]
+        allow = self.cfg.alerts.allow_fields
+        for i in flagged[-RECENT_OUTLIERS:]:
+            self.recent_outliers.append(_recent_outlier(topic, partition, events[i], scores[i],
+                                                        now, allow))
         if self.submit is not None:
             self.memory.remember(topic, events)  # before any alert: examples may be new
-            allow = self.cfg.alerts.allow_fields
-            for ev, s in zip(events, scores, strict=True):
-                if s.outlier:
-                    self.submit(outlier_alert(topic, ev, s, pipeline, now, allow, self.memory))
+            for i in flagged:
+                self.submit(outlier_alert(topic, events[i], scores[i], pipeline, now, allow,
+                                          self.memory))
         for alarm in alarms:
             self.last_alarm = {"topic": topic, "partition": partition, **alarm.as_dict()}
+            self.recent_alarms.append({**self.last_alarm, "time": now,
+                                       "segment": bounded_label(alarm.segment)})
             # an episode may end within the batch that began it: it still resolves
             self.drifting.add((topic, partition, alarm.segment))
             if self.submit is not None:
@@ -186,16 +203,57 @@ class Observer:
         body = orjson.dumps(self.status(extra()), option=orjson.OPT_INDENT_2)
         return 200, "application/json", body
 
+    def page(self, extra: dict[str, Any], rows: int = SEGMENT_ROWS) -> dict[str, Any]:
+        """What the status page shows: `status()` plus at most `rows` segments, the newest
+        alarms and outliers. Only segments named elsewhere are listed: drifting ones (as in
+        `/status`), then the busiest that keep their name in `/metrics`; names bounded."""
+        with self.lock:
+            status = self.status(extra)
+            named = self.metrics.collector.named_segments(
+                PartitionView(t, p, pl.engine) for (t, p), pl in self.partitions.items())
+            ranked = heapq.nsmallest(
+                rows, ((not m.drifting, -m.seen, name, key)
+                       for key, pl in self.partitions.items()
+                       for name, m in pl.engine.segments.items()
+                       if m.drifting or name in named))
+            segments = []
+            for _, _, name, (t, p) in ranked:
+                eng = self.partitions[(t, p)].engine
+                m = eng.segments[name]
+                state = "drifting" if m.drifting else "stable" if m.ready else "warming up"
+                segments.append({
+                    "topic": t, "partition": p, "segment": bounded_label(name),
+                    "state": state, "events": m.seen, "outliers": m.outliers,
+                    "outlier_rate": m.gauges.outlier_rate(),
+                    "statistic": m.detector.statistic, "threshold": eng.threshold,
+                })
+            total = sum(len(pl.engine.segments) for pl in self.partitions.values())
+            return {"status": status, "segments": segments, "segments_total": total,
+                    "alarms": list(reversed(self.recent_alarms)),
+                    "outliers": list(reversed(self.recent_outliers))}
+
+
+def _recent_outlier(topic: str, partition: int, event: Event, s: Score, now: float,
+                    allow: Sequence[str]) -> dict[str, Any]:
+    """An outlier as the status page lists it: event fields only from the allow-list."""
+    return {"time": now, "topic": topic, "partition": partition, "id": s.event_id,
+            "segment": bounded_label(s.segment), "score": s.score, "p_value": s.p_value,
+            "risk": s.risk, "driver": s.driver,
+            "fields": {k: event.fields[k] for k in allow if k in event.fields}}
+
 
 def serve(observer: Observer, http: Any, extra: Callable[[], dict[str, Any]]) -> None:
-    """Add /metrics and /status to the daemon's HTTP server."""
+    """Add /metrics, /status and the HTML status page (/) to the daemon's HTTP server."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from monitor.sinks.status_page import CONTENT_TYPE, render
 
     def metrics() -> tuple[int, str, bytes]:
         return 200, CONTENT_TYPE_LATEST, generate_latest(observer.metrics.registry)
 
     http.route("/metrics", metrics)
     http.route("/status", lambda: observer.status_json(extra))
+    http.route("/", lambda: (200, CONTENT_TYPE, render(observer.page(extra()))))
 
 
 def open_alert_sink(cfg: MonitorConfig, observer: Observer, env: Mapping[str, str],

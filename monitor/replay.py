@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 from tqdm import tqdm
@@ -23,6 +23,9 @@ from monitor.evaluate import auroc, quality_report
 from monitor.events import DriftAlarm, Event
 from monitor.pipeline import Pipeline
 from monitor.source.files import count_lines, decode_raw, read_raw
+
+if TYPE_CHECKING:
+    from monitor.report.collect import ReplayCollector
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def _batches(events: Iterator[Event], size: int) -> Iterator[list[Event]]:
 
 
 def load_reference(pipeline: Pipeline, path: str, cfg: MonitorConfig, rejects: TextIO | None,
-                   progress: bool) -> dict[str, int]:
+                   progress: bool, collector: ReplayCollector | None = None) -> dict[str, int]:
     """Embed a reference file (with a progress bar) and fit every segment's reference."""
     counts = {"rejected": 0}
     events = list(decode_file(path, cfg, rejects, counts))
@@ -67,7 +70,10 @@ def load_reference(pipeline: Pipeline, path: str, cfg: MonitorConfig, rejects: T
     bar.close()
     if not events:
         return {"rejected": counts["rejected"]}
-    used = pipeline.engine.fit_reference(events, np.vstack(parts))
+    x = np.vstack(parts)
+    if collector is not None:
+        collector.reference(events, x)
+    used = pipeline.engine.fit_reference(events, x)
     return {"events": len(events), "rejected": counts["rejected"], "segments": len(used)}
 
 
@@ -83,12 +89,14 @@ def replay(
     progress: bool = True,
     feedback: bool = True,
     clock: Callable[[], float] = time.perf_counter,
+    collector: ReplayCollector | None = None,
 ) -> dict[str, Any]:
     """Run a replay end to end and return the report (see README for its fields).
 
     With `feedback`, each label reaches the engine right after its event is scored (as an
     analyst's confirmation would): confirmed fraud builds prototypes and never updates the
-    reference. Without it, labels are used for the quality metrics only.
+    reference. Without it, labels are used for the quality metrics only. A `collector`
+    (`monitor.report`) is shown the reference embeddings and every processed batch.
     """
     counts = {"rejected": 0}
     labels: list[bool] = []
@@ -102,13 +110,19 @@ def replay(
     with ExitStack() as stack:
         rej = stack.enter_context(open(rejects, "w")) if rejects else None
         sink = stack.enter_context(open(out, "wb")) if out else None
-        ref_info = load_reference(pipeline, reference, cfg, rej, progress) if reference else {}
+        ref_info = (load_reference(pipeline, reference, cfg, rej, progress, collector)
+                    if reference else {})
         bar = stack.enter_context(tqdm(total=count_lines(stream), desc="replay", unit="ev",
                                        disable=not progress))
         start = clock()
         for batch in _batches(decode_file(stream, cfg, rej, counts), batch_size):
             seen = batch if feedback else [replace(e, label=None) for e in batch]
-            results, new_alarms = pipeline.process(seen)
+            if collector is None:
+                results, new_alarms = pipeline.process(seen)
+            else:  # the same two steps, keeping the embeddings for the report
+                x = pipeline.encoder.encode(seen)
+                results, new_alarms = pipeline.engine.process(seen, x)
+                collector.batch(batch, x, results, new_alarms)
             alarms.extend(new_alarms)
             for event, res in zip(batch, results, strict=True):
                 events_total += 1

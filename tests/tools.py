@@ -1,4 +1,5 @@
-"""External tools the suite drives (promtool, Prometheus, Alertmanager, systemd-analyze).
+"""External tools the suite drives (promtool, Prometheus, Alertmanager, systemd-analyze,
+openssl, headless Chromium for the HTML report).
 
 `make test` installs them when it runs as root and then sets MONITOR_REQUIRE_TOOLS=1: a
 missing tool is then a failure, not a skip, so CI cannot pass without running the tests

@@ -105,8 +105,8 @@ class Engine:
         alpha = self.score_cfg.alpha
         if alpha >= floor:
             return
-        if self.score_cfg.tail:
-            log.warning("score.alpha %g is below 1/(n+1) = %.3g of the %d calibration scores "
+        if self.score_cfg.tail:  # reachable through the fitted tail: worth knowing, no fault
+            log.info("score.alpha %g is below 1/(n+1) = %.3g of the %d calibration scores "
                         "%s gives: p-values below that come from the fitted exponential "
                         "tail until the calibration grows (monitor_p_value_floor)",
                         alpha, floor, n, source)

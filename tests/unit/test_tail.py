@@ -30,7 +30,7 @@ def test_alpha_below_one_over_n_plus_one_is_reached_and_holds_its_rate(
     rng = np.random.default_rng(4)
     centres = rng.normal(size=(4, DIM))
     engine = Engine(ScoreConfig(alpha=0.001), DriftConfig(), segmented=False)
-    with caplog.at_level(logging.WARNING, logger="monitor.score.engine"):
+    with caplog.at_level(logging.INFO, logger="monitor.score.engine"):
         engine.fit_reference(_events(0, 904), _rows(rng, centres, 904))
     assert "181 calibration scores the reference gives" in caplog.text
     model = engine.segments["default"]
