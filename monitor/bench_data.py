@@ -130,9 +130,15 @@ def unit_rows(rng: np.random.Generator, centres: npt.NDArray[np.float64],
     return x.astype(np.float32)
 
 
+MIXED_FIELDS: dict[str, Any] = {  # per-field evidence on: text beside 6 numerics, 3
+    # categoricals and a timestamp (the text is not encoded here: vectors come given)
+    "segment": "segment", "timestamp": "ts", "text": ["t"],
+    "numeric": [{"name": f"n{j}"} for j in range(6)], "categorical": ["a", "b", "c"]}
+
+
 def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 384,
                 batches: int = 40, seed: int = 0, big_batch: int = 2048,
-                repeats: int = 3) -> dict[str, float]:
+                repeats: int = 3, mixed: bool = False) -> dict[str, float]:
     """Microseconds per event of scoring + drift (`Engine.process`) and of the per-event
     metric updates, at `segments` warm segments of `k` centroids, random unit vectors.
 
@@ -140,24 +146,35 @@ def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 38
     the slower passes measure the neighbours.
     """
     from monitor.config import parse_config
+    from monitor.embed.composite import CompositeEncoder
+    from monitor.embed.tabular import TabularEncoder
     from monitor.events import Event
     from monitor.observer import Observer
     from monitor.pipeline import Pipeline
 
     rng = np.random.default_rng(seed)
-    config = parse_config({"fields": {"segment": "segment", "numeric": [{"name": "amount"}]},
+    fields = MIXED_FIELDS if mixed else {"segment": "segment", "numeric": [{"name": "amount"}]}
+    config = parse_config({"fields": fields,
                            "score": {"k": k, "warmup": 200,
                                      "max_segments": max(segments, 1000)}})
     cfg = config.score
-    pipe = Pipeline.build(config)  # its engine, fed vectors directly (no encoder here)
+    pipe = Pipeline(config, CompositeEncoder(None, TabularEncoder([], [], 1, False, 20), 0.0))
+    # its engine, fed vectors directly: the encoder is never called
     eng = pipe.engine
     observer = Observer(config)  # the daemon's own metrics hook, on its own registry
     centres = rng.normal(size=(segments * 4, dim))
 
     def make(n: int, base: int) -> tuple[list[Event], npt.NDArray[np.float32]]:
         seg = rng.integers(segments, size=n)
-        evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i)
-               for i, s in enumerate(seg)]
+        if mixed:
+            num, cat = rng.normal(size=(n, 6)), rng.integers(50, size=(n, 3))
+            evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i,
+                         numeric={f"n{j}": float(num[i, j]) for j in range(6)},
+                         categorical={c: str(cat[i, j]) for j, c in enumerate("abc")})
+                   for i, s in enumerate(seg)]
+        else:
+            evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i)
+                   for i, s in enumerate(seg)]
         return evs, unit_rows(rng, centres, seg * 4 + rng.integers(4, size=n))
 
     # every segment past its warm-up: the fit waits for the end of a learning block
@@ -225,8 +242,11 @@ def memory_check(model: Any, events: int = 1_000_000, at: int = 100_000,
 
 
 def engine_only(segments: int = 64, k: int = 32) -> dict[str, Any]:
-    """Scoring + drift + metrics cost per event, at poll batches of 256 and 2048."""
-    return {"engine_segments": segments, "engine_centroids": k, **engine_cost(segments, k)}
+    """Scoring + drift + metrics cost per event, at poll batches of 256 and 2048, and the
+    scoring cost with per-field evidence on (mixed text + tabular events)."""
+    mixed = engine_cost(segments, k, mixed=True)
+    return {"engine_segments": segments, "engine_centroids": k, **engine_cost(segments, k),
+            "score_us_per_event_field_evidence": mixed["score_us_per_event"]}
 
 
 def memory_run(profile: str, events: int, segments: int) -> dict[str, Any]:

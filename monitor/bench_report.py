@@ -16,6 +16,7 @@ ROWS = [  # (label, key, format)
     ("text cache hit ratio", "text_cache_hit_ratio", "{:.3f}"),
     ("score+drift (64 seg x 32 c)", "score_us_per_event", "{:.1f} us/event"),
     ("  same, batch 2048", "score_us_per_event_batch2048", "{:.1f} us/event"),
+    ("  same, per-field evidence", "score_us_per_event_field_evidence", "{:.1f} us/event"),
     ("metrics per event", "metrics_us_per_event", "{:.1f} us/event"),
     ("RSS at event 100k", "rss_mb_at_100k", "{:,.1f} MB"),
     ("RSS at event 1M", "rss_mb_at_1m", "{:,.1f} MB"),

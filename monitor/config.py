@@ -59,9 +59,9 @@ class FieldsConfig(_Model):
     categorical: list[str] = Field(default_factory=list, description="categorical fields, "
                                    "feature-hashed")
     context: list[str] | None = Field(
-        None, description="categorical fields within whose value each numeric is also "
-        "judged (an amount against its category's amounts); default: all categorical "
-        "fields and, with a timestamp, the hour of day; [] for none")
+        None, description="with per-field evidence: categorical fields within whose value "
+        "each numeric is also judged (an amount against its category's amounts); default: "
+        "all categorical fields and, with a timestamp, the hour of day; [] for none")
     required: list[str] = Field(default_factory=list, description="fields that must be present")
     max_event_bytes: int = Field(65_536, gt=0, description="larger events are rejected")
 
@@ -139,13 +139,16 @@ class ScoreConfig(_Model):
         "at the rate no drift would produce, so a burst or the first wave of a drift "
         "cannot lift the bar, and the p-values keep their evidence against the reference")
     combine_below: float = Field(
-        0.01, gt=0, lt=1, description="besides the smallest column p-value, every other "
+        0.01, gt=0, lt=1, description="with per-field evidence: besides the smallest "
+        "column p-value, every other "
         "column below this adds its evidence to the combined score (which is calibrated "
         "itself, so any value keeps the p-value valid)")
-    context_prior: float = Field(20.0, gt=0, description="pseudo-events by which a small "
-                                 "context's mean and spread lean on the global ones")
-    buckets: int = Field(256, ge=32, le=65_536, description="hash buckets per categorical "
-                         "field for value counts and contexts (memory per segment)")
+    context_prior: float = Field(20.0, gt=0, description="with per-field evidence: "
+                                 "pseudo-events by which a small context's mean and spread "
+                                 "lean on the global ones")
+    buckets: int = Field(256, ge=32, le=65_536, description="with per-field evidence: hash "
+                         "buckets per categorical field for value counts and contexts (memory "
+                         "per segment; values that share a bucket count as one)")
     tail: bool = Field(True, description="extrapolate p-values beyond the largest "
                        "calibration score with a fitted exponential tail, so alpha below "
                        "1/(n+1) is reachable")

@@ -5,6 +5,8 @@ Hardened so that no scraper or probe can stall or kill the daemon:
 
 * a socket timeout (`timeout_s`, 10 s) on each connection's reads and writes frees the
   thread of a client that sends nothing or stops reading, and bounds `__exit__`'s join;
+  a whole connection gets at most twice that, so a client that trickles a byte at a time
+  (each read on time) is cut off too;
 * past `max_connections` (32) busy connections, the accept loop answers 503 and closes
   at once: no queue and no thread, and a probe learns the truth (saturated) quickly;
 * a client that goes away (broken pipe, reset, timeout) is its own business: a DEBUG
@@ -14,6 +16,7 @@ Hardened so that no scraper or probe can stall or kill the daemon:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
@@ -46,12 +49,20 @@ def check(ok: Callable[[], tuple[bool, str]]) -> Handler:
     return handle
 
 
+def _cut_off(request: socket.socket, client_address: Any) -> None:
+    """The connection outlived its deadline: shut it so its reads and writes fail now."""
+    log.debug("client %s over its deadline: cut off", client_address)
+    with contextlib.suppress(OSError):  # closed in the meantime
+        request.shutdown(socket.SHUT_RDWR)
+
+
 class _Server(ThreadingHTTPServer):
     """Counts connections with a semaphore and keeps disconnects out of stderr."""
 
     def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 max_connections: int) -> None:
+                 max_connections: int, deadline_s: float) -> None:
         self.slots = threading.BoundedSemaphore(max_connections)
+        self.deadline_s = deadline_s
         super().__init__(addr, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -65,9 +76,13 @@ class _Server(ThreadingHTTPServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        cut = threading.Timer(self.deadline_s, _cut_off, (request, client_address))
+        cut.daemon = True
+        cut.start()
         try:
             super().process_request_thread(request, client_address)
         finally:
+            cut.cancel()
             self.slots.release()
 
     def _refuse(self, request: socket.socket, client_address: Any) -> None:
@@ -126,7 +141,7 @@ class HttpServer:
                 log.debug(format, *args)
 
         try:
-            self.server = _Server((host, port), _Handler, max_connections)
+            self.server = _Server((host, port), _Handler, max_connections, 2 * timeout_s)
         except OSError as err:
             why = (err.strerror or str(err)).lower()
             if isinstance(err, socket.gaierror) or err.errno == errno.EADDRNOTAVAIL:

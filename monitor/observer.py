@@ -35,7 +35,7 @@ from monitor.sinks.alerts.explain import (
 )
 from monitor.sinks.alerts.operational import OperationalWatch
 from monitor.sinks.labels import bounded_label
-from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
+from monitor.sinks.metrics import OTHER, Metrics, PartitionView, ProcessView
 
 __all__ = ["Observer", "deviating_features", "drift_alert", "drift_resolved", "explain_outlier",
            "open_alert_sink", "outlier_alert", "serve"]
@@ -91,6 +91,11 @@ class Observer:
         self.metrics.forget(topic, partition)
         self.drifting = {d for d in self.drifting if d[:2] != (topic, partition)}
         self.drop_alerts({"topic": topic, "partition": str(partition)})
+        with self.lock:  # the page shows nothing of a partition this process let go
+            for ring in (self.recent_alarms, self.recent_outliers):
+                kept = [r for r in ring if (r["topic"], r["partition"]) != (topic, partition)]
+                ring.clear()
+                ring.extend(kept)
 
     def records(self, topic: str, partition: int, n: int) -> None:
         self.metrics.consumed.labels(topic, str(partition)).inc(n)
@@ -228,9 +233,18 @@ class Observer:
                     "statistic": m.detector.statistic, "threshold": eng.threshold,
                 })
             total = sum(len(pl.engine.segments) for pl in self.partitions.values())
+            # the same rule for the rows of alarms and outliers: a segment /metrics folds
+            # into "other" (and that is not drifting) is not named here either
+            shown = {bounded_label(n) for n in named} | {
+                bounded_label(n) for pl in self.partitions.values()
+                for n, m in pl.engine.segments.items() if m.drifting}
+
+            def fold(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+                return [r if r["segment"] in shown else r | {"segment": OTHER}
+                        for r in reversed(list(rows))]
+
             return {"status": status, "segments": segments, "segments_total": total,
-                    "alarms": list(reversed(self.recent_alarms)),
-                    "outliers": list(reversed(self.recent_outliers))}
+                    "alarms": fold(self.recent_alarms), "outliers": fold(self.recent_outliers)}
 
 
 def _recent_outlier(topic: str, partition: int, event: Event, s: Score, now: float,

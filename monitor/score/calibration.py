@@ -126,9 +126,10 @@ class CalibrationReservoir:
     [0.2, 0.3, 0.4, 0.9]
     """
 
-    def __init__(self, size: int, tail: bool = False) -> None:
+    def __init__(self, size: int, tail: bool = False, predictive: bool = True) -> None:
         self.window = SortedWindow(size)
         self.tail = tail
+        self.predictive = predictive  # the tail's form (see `Tail.survival`)
         self.fitted = Tail(0.0, 0.0, 0.0, 0.0)
         self.synthetic = np.zeros(size, bool)  # which ring slots hold stand-ins
 
@@ -159,7 +160,7 @@ class CalibrationReservoir:
 
     def _refit(self) -> None:
         if self.tail and len(self):
-            self.fitted = tail_fit(self.window.sorted)
+            self.fitted = tail_fit(self.window.sorted, self.predictive)
 
     def p_values(self, scores: Floats) -> Floats:
         if not self.tail:
@@ -182,7 +183,7 @@ class CalibrationReservoir:
         if not count:
             self.add(kept)
             return
-        draws = impute(count, bar, self.window.sorted, rng)
+        draws = impute(count, bar, self.window.sorted, rng, self.predictive)
         self.add(np.concatenate([kept, draws]),
                  np.concatenate([np.zeros(len(kept), bool), np.ones(count, bool)]))
 

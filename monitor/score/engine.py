@@ -26,6 +26,7 @@ Matrix = npt.NDArray[np.float32]
 
 log = logging.getLogger(__name__)
 _MIN_REFERENCE = 20  # fewer reference rows than this: the segment warms up from the stream
+_SAID: set[tuple[int, str, float]] = set()  # resolution notes already logged
 
 
 class Engine:
@@ -94,17 +95,19 @@ class Engine:
                 model.warm_values.append(values.take(normal))
                 model.warm_ids.extend(events[i].id for i in normal)
             used[name] = len(normal)
-        if used:
-            self._resolution(min(len(m.reservoir) for m in self.segments.values()),
-                             "the reference")
+        sizes = [len(m.reservoir) for m in self.segments.values() if m.ready]
+        if sizes:
+            self._resolution(min(sizes), "the reference")
         return used
 
     def _resolution(self, n: int, source: str) -> None:
-        """Say once when alpha lies below what `n` calibration scores resolve."""
+        """Say once per process when alpha lies below what `n` calibration scores resolve
+        (an engine is built per partition: the same words each time would be noise)."""
         floor = 1.0 / (n + 1)
         alpha = self.score_cfg.alpha
-        if alpha >= floor:
+        if alpha >= floor or (n, source, alpha) in _SAID:
             return
+        _SAID.add((n, source, alpha))
         if self.score_cfg.tail:  # reachable through the fitted tail: worth knowing, no fault
             log.info("score.alpha %g is below 1/(n+1) = %.3g of the %d calibration scores "
                         "%s gives: p-values below that come from the fitted exponential "

@@ -16,8 +16,11 @@ is judged on its own:
   the fit: a column that switched on mid-stream would shift the combined score under a
   calibrated pool, which the drift detector would rightly call drift.
 
-Statistics are decayed counts, sums and sums of squares, learned only from events that
-were not outliers, so an attack cannot widen the normal range it is judged against.
+Statistics are decayed counts, sums and sums of squares, learned from events that were
+no outliers (p > alpha): a flagged event cannot widen the normal range it was judged
+against, while a new value that keeps coming at volume becomes common. The bar is looser
+than the centroids' (`learn_p`) on purpose: a borderline value still counts towards how
+common it is.
 """
 
 from __future__ import annotations
@@ -49,16 +52,27 @@ def count_p_values(counts: Floats, which: npt.NDArray[np.int64]) -> Floats:
     >>> count_p_values(counts, np.array([0, 1, 2, 4, -1])).round(3).tolist()
     [1.0, 0.109, 0.03, 0.03, 1.0]
     """
-    total = float(counts.sum())
-    if total <= 0:
-        return np.ones(len(which))
-    ordered = np.sort(counts)
-    cum = np.concatenate([[0.0], np.cumsum(ordered)])
-    c = counts[np.maximum(which, 0)]
-    below = cum[ordered.searchsorted(c + 1.0, side="right")]
-    p: Floats = np.minimum(1.0, (1.0 + below) / (total + 1.0))
-    p[which < 0] = 1.0
-    return p
+    return CountTable(counts).p_values(which)
+
+
+class CountTable:
+    """Counts sorted with their running sums: `count_p_values` without a sort per call
+    (the counts change only when the segment learns)."""
+
+    def __init__(self, counts: Floats) -> None:
+        self.counts = counts
+        self.total = float(counts.sum())
+        self.ordered = np.sort(counts)
+        self.cum = np.concatenate([[0.0], np.cumsum(self.ordered)])
+
+    def p_values(self, which: npt.NDArray[np.int64]) -> Floats:
+        if self.total <= 0:
+            return np.ones(len(which))
+        c = self.counts[np.maximum(which, 0)]
+        below = self.cum[self.ordered.searchsorted(c + 1.0, side="right")]
+        p: Floats = np.minimum(1.0, (1.0 + below) / (self.total + 1.0))
+        p[which < 0] = 1.0
+        return p
 
 
 class FieldEvidence:
@@ -76,6 +90,21 @@ class FieldEvidence:
         self.hours = np.zeros(HOURS)
         self.span = (math.nan, math.nan)  # first and last learned event time
         self.hourly = False  # hour-of-day rarity counts (decided at the fit)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """What scoring reads, derived from the statistics once per learning block: the
+        global and every context bucket's shrunk mean and spread, the sorted counts."""
+        mu_g, var_g = _moments(self.glob)
+        var_g = np.where(var_g > 1e-18, var_g, 1.0)  # a constant field: keep z finite
+        self._mu_g, self._sd_g = mu_g, np.sqrt(var_g)
+        w = self.ctx[:, :, 0] / (self.ctx[:, :, 0] + self.prior)  # (X, B, F)
+        mu_c, var_c = _moments(np.moveaxis(self.ctx, 2, 0))
+        self._ctx_mu = w * mu_c + (1 - w) * mu_g
+        self._ctx_sd = np.sqrt(np.maximum(w * var_c + (1 - w) * var_g,
+                                          var_g * _SD_FLOOR**2))
+        self._tables = [CountTable(c) for c in self.counts]
+        self._hour_table = CountTable(self.hours)
 
     @property
     def columns(self) -> int:
@@ -85,25 +114,18 @@ class FieldEvidence:
     def numeric_z(self, v: FieldValues) -> Floats:
         """|z| of each numeric value, the larger of global and in-context; 0 if missing."""
         d = v.numeric - self.shift
-        mu_g, var_g = _moments(self.glob)
-        var_g = np.where(var_g > 1e-18, var_g, 1.0)  # a constant field: keep z finite
-        z = np.abs(d - mu_g) / np.sqrt(var_g)
+        z = np.abs(d - self._mu_g) / self._sd_g
         for j, field in enumerate(self.layout.context):
-            stats = self.ctx[j][v.context_codes(field)]  # (n, 3, F)
-            w = stats[:, 0] / (stats[:, 0] + self.prior)
-            mu_c, var_c = _moments(np.moveaxis(stats, 1, 0))
-            mu = w * mu_c + (1 - w) * mu_g
-            var = np.maximum(w * var_c + (1 - w) * var_g, var_g * _SD_FLOOR**2)
-            z = np.maximum(z, np.abs(d - mu) / np.sqrt(var))
+            at = v.context_codes(field)
+            z = np.maximum(z, np.abs(d - self._ctx_mu[j][at]) / self._ctx_sd[j][at])
         out: Floats = np.nan_to_num(z, nan=0.0, posinf=0.0)
         return out
 
     def count_p(self, v: FieldValues) -> Floats:
         """(n, C [+1]) p-values of each categorical value's rarity, then the hour's."""
-        cols = [count_p_values(self.counts[j], v.codes[:, j])
-                for j in range(len(self.layout.categorical))]
+        cols = [table.p_values(v.codes[:, j]) for j, table in enumerate(self._tables)]
         if self.layout.time:
-            cols.append(count_p_values(self.hours, v.hour) if self.hourly
+            cols.append(self._hour_table.p_values(v.hour) if self.hourly
                         else np.ones(len(v)))
         return np.column_stack(cols) if cols else np.ones((len(v), 0))
 
@@ -117,13 +139,17 @@ class FieldEvidence:
         self.learn(v, 1.0)
         first, last = self.span
         self.hourly = last - first >= TIME_SPAN_S  # NaN compares False
+        self._refresh()
 
     def learn(self, v: FieldValues, decay: float) -> None:
         """Decay everything once, then add the rows (all of them: the caller chose)."""
         for arr in (self.glob, self.ctx, self.counts, self.hours):
             arr *= decay
-        if not len(v):
-            return
+        if len(v):
+            self._add(v)
+        self._refresh()
+
+    def _add(self, v: FieldValues) -> None:
         d = v.numeric - self.shift
         seen = ~np.isnan(d)
         d0 = np.where(seen, d, 0.0)
@@ -157,6 +183,7 @@ class FieldEvidence:
         first, last = state["span"]
         self.span = (math.nan if first is None else float(first),
                      math.nan if last is None else float(last))
+        self._refresh()
 
 
 def _moments(stats: Floats) -> tuple[Floats, Floats]:

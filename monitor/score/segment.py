@@ -27,7 +27,7 @@ Matrix = npt.NDArray[np.float32]
 Alarm = tuple[int, float, dict[str, Any]]  # (row, statistic, gauges at that row)
 
 
-_KNOWN_PRIOR = (2.0, 4.0, 2.0, 4.0)
+_KNOWN_PRIOR = (2.0, 4.0, 2.0, 4.0)  # two cases at a = 0.5: both evidences half-weighted
 _ARRAYS = ("x", "values", "columns", "evidence", "margin")  # pending array blocks
 
 
@@ -141,7 +141,10 @@ class SegmentModel:
         cfg, layout = self.cfg, self.layout
         self.evidence = None if layout is None else FieldEvidence(layout, cfg.context_prior)
         pooled = 0 if layout is None else 1 + len(layout.numeric)
-        self.pools = [CalibrationReservoir(cfg.reservoir, cfg.tail) for _ in range(pooled)]
+        # full-size pools: with a quarter of the reservoir the column p-values were too
+        # coarse to keep the demo's later fraud bursts apart from the drift (19 of 24)
+        self.pools = [CalibrationReservoir(cfg.reservoir, cfg.tail, predictive=False)
+                      for _ in range(pooled)]
         self.reservoir = CalibrationReservoir(cfg.reservoir, cfg.tail)
 
     def _nonconformity(self, idx: npt.NDArray[np.int64],
@@ -271,7 +274,8 @@ class SegmentModel:
             cols, evid = np.vstack(p["columns"]), np.vstack(p["evidence"])
             for j, pool in enumerate(self.pools):
                 pool.calibrate(cols[normal, j], evid[normal, j] <= bar, bar, self.rng)
-            # like the centroids, only from events that are no outliers
+            # from every event that is no outlier: a looser bar than the centroids' learn_p,
+            # so a new value at volume becomes common (only an outlier is kept out)
             self.evidence.learn(values.take(np.flatnonzero(normal & (pv > alpha))), lam)
         if self.refitting:
             self._shadow(x[normal], [ids[i] for i in np.flatnonzero(normal)],
@@ -410,13 +414,11 @@ def _values_state(parts: list[FieldValues]) -> dict[str, Any] | None:
 
 
 def _values_load(state: dict[str, Any] | None) -> list[FieldValues]:
+    """The arrays keep their shapes through the codec (an empty block too: (0, F))."""
     if state is None:
         return []
-    num = np.array(state["numeric"], np.float64)
-    n = len(state["time"])
-    return [FieldValues(num.reshape(n, -1) if n else num.reshape(0, 0),
-                        np.array(state["codes"], np.int64).reshape(n, -1),
-                        np.array(state["time"], np.float64))]
+    return [FieldValues(np.array(state["numeric"], np.float64),
+                        np.array(state["codes"], np.int64), np.array(state["time"], np.float64))]
 
 
 def _block_state(blocks: list[Any]) -> Any:

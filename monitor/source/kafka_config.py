@@ -6,6 +6,7 @@ environment (``MONITOR__KAFKA__SASL_PLAIN_PASSWORD``) or a file (``file:/run/sec
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -26,15 +27,26 @@ def check_address(server: str) -> None:
     >>> check_address("127.0.0.1:notaport")
     Traceback (most recent call last):
     ValueError: '127.0.0.1:notaport': the port must be a number from 1 to 65535
+    >>> check_address("PLAINTEXT://broker:9092")
+    Traceback (most recent call last):
+    ValueError: 'PLAINTEXT://broker:9092': expected host:port (no scheme, no spaces)
+    >>> check_address("127.0.0.1:9092:x")
+    Traceback (most recent call last):
+    ValueError: '127.0.0.1:9092:x': expected host:port or [v6]:port
     """
-    if not server:
-        raise ValueError("an empty broker address")
+    if not server or any(c.isspace() for c in server) or "://" in server:
+        raise ValueError(f"{server!r}: expected host:port (no scheme, no spaces)")
     host, port = server, None
     if server.startswith("["):
         host, _, rest = server[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else (rest or None)
     elif server.count(":") == 1:
         host, port = server.split(":")
+    elif ":" in server:  # several colons: only a bare IPv6 address (write [v6]:port)
+        try:
+            ipaddress.IPv6Address(server)
+        except ValueError:
+            raise ValueError(f"{server!r}: expected host:port or [v6]:port") from None
     if not host:
         raise ValueError(f"{server!r}: no host")
     if port is not None and not (port.isdigit() and 0 < int(port) < 65536):

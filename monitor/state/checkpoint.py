@@ -62,7 +62,10 @@ class Checkpointer:
                 raise FatalError(f"state of {snap.topic}:{snap.partition} is {len(data):,} "
                                  f"bytes, over kafka.max_snapshot_bytes "
                                  f"({self.max_snapshot_bytes:,}): raise it (and the broker's "
-                                 "message.max.bytes) or lower score.k_max/score.warmup")
+                                 "message.max.bytes), or lower score.max_segments, "
+                                 "score.reservoir (each segment keeps one calibration pool, "
+                                 "plus one per numeric field with per-field evidence) or "
+                                 "score.k_max/score.warmup")
             encoded.append((snap, data))
             futures.append(self.changelog.send(snap, data))
         self.producer.flush(timeout=timeout_s)

@@ -26,7 +26,7 @@ EXPECTED = [
     ".venv/bin/monitor demo --write-example example",
     ".venv/bin/monitor replay example/transactions.jsonl --config example/monitor.yaml \\\n"
     "    --reference example/normal.jsonl --out scored.jsonl --report report.json "
-    "--rejects rejects.jsonl",
+    "--rejects rejects.jsonl \\\n    --html report.html",
 ]
 
 
@@ -63,6 +63,8 @@ def test_marked_readme_commands_run_as_written(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     # what the quickstart's prose says of its outcome
     report = orjson.loads((tmp_path / "report.json").read_bytes())
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Top outliers" in page
     assert report["events"] == 1200 and report["rejected"] == 2, report
     assert [600 <= a["index"] < 700 for a in report["alarms"]] == [True], report["alarms"]
     assert report["recall_at_alpha"] == 1.0 and report["auroc"] > 0.95, report

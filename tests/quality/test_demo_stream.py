@@ -8,6 +8,7 @@ near-identical anomalies in a row into a stationary stream.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from functools import cache
@@ -16,7 +17,7 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.config import parse_config
+from monitor.config import MonitorConfig, parse_config
 from monitor.decode import decode_json
 from monitor.errors import DecodeError
 from monitor.events import DriftAlarm, Event, Score
@@ -46,8 +47,8 @@ def decode(lines: list[bytes]) -> list[Event]:
     return events
 
 
-def run(events: list[Event]) -> tuple[list[Score], list[DriftAlarm]]:
-    pipeline = Pipeline.build(CFG, text_model())
+def run(events: list[Event], cfg: MonitorConfig = CFG) -> tuple[list[Score], list[DriftAlarm]]:
+    pipeline = Pipeline.build(cfg, text_model())
     scores, alarms = [], []
     for start in range(0, len(events), 256):
         s, a = pipeline.process(events[start : start + 256])
@@ -99,7 +100,12 @@ def test_a_burst_of_30_near_identical_anomalies_is_flagged_throughout() -> None:
                            "description": "urgent gift card bulk purchase",
                            "amount": 2_500.0 + j, "country": "NG"}) for j in range(30)]
     events[2_000:2_000] = decode(burst)
-    scores, _ = run(events)
+    # learning blocks of 4: the calibration is refreshed seven times within the burst, so
+    # a burst that could poison it would show (with the default 64 it would all fall in
+    # one block and be scored before any of it was learned)
+    tree = copy.deepcopy(DEMO_CONFIG)
+    tree["score"] = dict(tree["score"], learn_block=4)
+    scores, _ = run(events, parse_config(tree))
     flagged = [s.outlier for s in scores if s.event_id.startswith("burst-")]
     print(f"burst flagged: {sum(flagged)}/30: {flagged}")
     assert len(flagged) == 30 and sum(flagged) >= 28

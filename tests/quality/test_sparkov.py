@@ -86,10 +86,12 @@ def test_mixed_events_rank_fraud_above_the_amount_and_isolation_forest(tmp_path:
     stream = data[1500:]
     labels = [r["is_fraud"] == "1" for r in stream]
     with_text = run(tmp_path, FIELDS | {"text": TEXT})
-    without = run(tmp_path, FIELDS)
+    without = run(tmp_path, FIELDS)  # per-field evidence then off by default (auto)
+    without_fe = run(tmp_path, FIELDS, field_evidence=True)  # the like-for-like comparison
     categories = sorted({r["category"] for r in data})
     result = {
         "monitor": with_text["auroc"], "monitor_without_text": without["auroc"],
+        "monitor_without_text_field_evidence": without_fe["auroc"],
         "log_amount": auroc(labels, [math.log1p(float(r["amt"])) for r in stream]),
         "isolation_forest": auroc(labels, isolation_forest_scores(
             _features(reference, categories), _features(stream, categories))),
@@ -103,3 +105,4 @@ def test_mixed_events_rank_fraud_above_the_amount_and_isolation_forest(tmp_path:
     assert result["monitor"] > result["log_amount"], result
     assert result["monitor"] > result["isolation_forest"], result
     assert result["monitor"] >= result["monitor_without_text"] - 0.01, result
+    assert result["monitor"] >= result["monitor_without_text_field_evidence"] - 0.01, result

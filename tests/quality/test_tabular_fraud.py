@@ -63,7 +63,7 @@ def _compare(tmp: Path, cfg: dict, ref_rows: list[dict[str, str]],
     return result
 
 
-def test_creditcard_within_001_of_the_better_baseline(tmp_path: Path) -> None:
+def test_creditcard_within_0005_of_the_better_baseline(tmp_path: Path) -> None:
     reference = [r for r in _read(need("creditcard_ulb", "creditcard_random_5000.csv"))
                  if r["Class"] == "0"]
     stream = sorted(_read(need("creditcard_ulb", "creditcard_allfrauds_undersampled_1722.csv")),
@@ -75,7 +75,7 @@ def test_creditcard_within_001_of_the_better_baseline(tmp_path: Path) -> None:
     feats = (_matrix(reference, CC_FEATURES, ["Amount"]), _matrix(stream, CC_FEATURES, ["Amount"]))
     res = _compare(tmp_path, cfg, reference, stream, columns, feats)
     assert res["scored"] == len(stream) == 1722
-    assert res["monitor"] >= max(res["river_hst"], res["isolation_forest"]) - 0.01, res
+    assert res["monitor"] >= max(res["river_hst"], res["isolation_forest"]) - 0.005, res
 
 
 def test_creditcard_feedback_risk_ranks_at_least_as_well_as_either_evidence(
@@ -102,7 +102,7 @@ PAYSIM_NUMERIC = ["amount", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest",
                   "newbalanceDest"]
 
 
-def test_paysim_reported_against_baselines(tmp_path: Path) -> None:
+def test_paysim_at_least_092_and_above_the_baselines(tmp_path: Path) -> None:
     rows = sorted(_read(need("paysim", "paysim_sample_51392.csv")),
                   key=lambda r: float(r["step"]))
     # reference: the first 10,000 legitimate transactions by time; stream: the rest
@@ -120,4 +120,5 @@ def test_paysim_reported_against_baselines(tmp_path: Path) -> None:
 
     res = _compare(tmp_path, cfg, reference, stream, columns, (x(reference), x(stream)))
     assert res["scored"] == len(stream)
-    assert res["monitor"] > 0.5, res  # reported, not gated: see the README's table
+    assert res["monitor"] >= 0.92, res
+    assert res["monitor"] > max(res["river_hst"], res["isolation_forest"]), res

@@ -152,3 +152,29 @@ def test_the_old_two_argument_constructor_still_works() -> None:
     srv.route("/healthz", check(lambda: (True, "ok")))
     with srv:
         assert _healthz(srv.port)[0] == 200
+
+
+def test_a_client_trickling_its_request_is_cut_off_at_the_connection_deadline(
+        debug_log: pytest.LogCaptureFixture) -> None:
+    """Each read is on time (a byte every 0.3 s against a 0.5 s socket timeout), so only
+    the whole-connection deadline (twice the timeout) ends it (found in review)."""
+    with _server(timeout_s=0.5) as srv, _connect(srv.port) as s:
+        t0 = time.monotonic()
+        closed_at = None
+        for byte in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 40:  # bounded: 60 bytes
+            try:
+                s.sendall(bytes([byte]))
+                s.setblocking(False)
+                if s.recv(4096) == b"":
+                    closed_at = time.monotonic() - t0
+                    break
+            except BlockingIOError:
+                pass  # nothing to read yet: still open
+            except OSError:
+                closed_at = time.monotonic() - t0
+                break
+            finally:
+                s.setblocking(True)
+            time.sleep(0.3)
+        assert closed_at is not None and closed_at < 3.0, closed_at
+        assert _gone_records(debug_log, "deadline")

@@ -29,7 +29,8 @@ def test_alpha_below_one_over_n_plus_one_is_reached_and_holds_its_rate(
         caplog: pytest.LogCaptureFixture) -> None:
     rng = np.random.default_rng(4)
     centres = rng.normal(size=(4, DIM))
-    engine = Engine(ScoreConfig(alpha=0.001), DriftConfig(), segmented=False)
+    # a reservoir as small as the reference's calibration: every flag comes from the tail
+    engine = Engine(ScoreConfig(alpha=0.001, reservoir=181), DriftConfig(), segmented=False)
     with caplog.at_level(logging.INFO, logger="monitor.score.engine"):
         engine.fit_reference(_events(0, 904), _rows(rng, centres, 904))
     assert "181 calibration scores the reference gives" in caplog.text

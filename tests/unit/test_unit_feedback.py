@@ -119,3 +119,18 @@ def test_feedback_teaches_the_risk_weights_and_draws_no_randomness() -> None:
     assert seg.rng.bit_generator.state == rng_before
     assert seg.known[0] == 2 + 5  # the prior's 2 cases and these 5
     assert seg.evidence_weights[0] > w_before[0]  # far-out amounts: the outlier evidence
+
+
+def test_a_state_after_feedback_created_a_segment_restores() -> None:
+    """Feedback for a segment this partition has not seen creates it from the fraud rows
+    alone (an empty warm-up block): that state must still go through the snapshot codec
+    (a restore after it failed on the empty block's shape, found in review)."""
+    from monitor.state.codec import decode_state, encode_state
+
+    p = _warm_pipeline()
+    add_fraud_prototypes(p, [_fraud(1, "NG")])
+    copy = Pipeline.build(parse_config(CONFIG))
+    copy.load_state_dict(decode_state(encode_state(p.state_dict())))
+    assert state_digest(copy.state_dict()) == state_digest(p.state_dict())
+    later = [_event(500 + i, "NG", 30.0 + i) for i in range(60)]
+    assert p.process(later)[0] == copy.process(later)[0]

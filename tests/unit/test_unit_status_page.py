@@ -134,9 +134,14 @@ def test_observer_keeps_bounded_rings_with_allow_listed_fields_only() -> None:
     assert outliers[0]["id"] == "tx-58"  # newest first, only outliers
     assert all(int(o["id"][3:]) % 2 == 0 for o in outliers)
     assert outliers[0]["fields"] == {"merchant": "shop-58"}
-    assert {o["segment"] for o in outliers} == {bounded_label(long_name)}
+    # rows of a segment that /metrics does not name (and that is not drifting) say "other"
+    assert {o["segment"] for o in outliers} == {"other"}
     assert kept_alarms[0]["index"] == RECENT_ALARMS + 4
-    assert kept_alarms[0]["segment"] == bounded_label(long_name)
+    assert kept_alarms[0]["segment"] == "other"
+    obs.scored("tx", 0, pipeline, [Event(id="tx-gb", segment="GB")],
+               [_score(99, "GB", outlier=True)], [])
+    assert obs.page({})["outliers"][0]["segment"] == "GB"  # a named segment keeps its name
+    assert bounded_label(long_name) not in render(obs.page({})).decode()
     assert page["segments_total"] == 3
     assert {s["segment"] for s in page["segments"]} == {"GB", "FR", bounded_label("m" * 500)}
     assert all(s["threshold"] > 0 and s["events"] == 20 for s in page["segments"])
@@ -148,3 +153,5 @@ def test_observer_keeps_bounded_rings_with_allow_listed_fields_only() -> None:
 
     html = render(page).decode()
     assert "shop-58" in html and "4111-" not in html and long_name not in html
+    obs.forget("tx", 0)  # a revoked partition leaves nothing behind on the page
+    assert obs.page({})["outliers"] == [] and obs.page({})["alarms"] == []
