@@ -6,9 +6,9 @@ is judged on its own:
 
 - a numeric value by its z-score, globally and within the value of each context field
   (an amount against the amounts of its category), the larger of the two. A small
-  context borrows strength from the whole: its mean and variance are shrunk towards the
-  global ones with `prior` pseudo-events, so a context of 50 rows is mostly itself and
-  one of 2 rows mostly global;
+  context borrows strength from the whole: its mean (and, on the log scale, its
+  variance) is shrunk towards the global one with `prior` pseudo-events, so a context of
+  50 rows is mostly itself and one of 2 rows mostly global;
 - a categorical value by how rare it is, as a conformal p-value computed from counts
   (see `count_p_values`), valid without any calibration pool;
 - the hour of day the same way, when the reference (or warm-up) spans two days: one that
@@ -101,8 +101,12 @@ class FieldEvidence:
         w = self.ctx[:, :, 0] / (self.ctx[:, :, 0] + self.prior)  # (X, B, F)
         mu_c, var_c = _moments(np.moveaxis(self.ctx, 2, 0))
         self._ctx_mu = w * mu_c + (1 - w) * mu_g
-        self._ctx_sd = np.sqrt(np.maximum(w * var_c + (1 - w) * var_g,
-                                          var_g * _SD_FLOOR**2))
+        # the spread is pooled on the log scale: spreads differ by orders of magnitude
+        # between contexts (a fixed price, a wide basket), and a linear mix would let the
+        # prior's pseudo-events at the global spread swamp a large, tight context
+        floor = var_g * _SD_FLOOR**2
+        log_var = w * np.log(np.maximum(var_c, floor)) + (1 - w) * np.log(var_g)
+        self._ctx_sd = np.sqrt(np.maximum(np.exp(log_var), floor))
         self._tables = [CountTable(c) for c in self.counts]
         self._hour_table = CountTable(self.hours)
 
