@@ -183,7 +183,9 @@ class CalibrationReservoir:
         if not count:
             self.add(kept)
             return
-        draws = impute(count, bar, self.window.sorted, rng, self.predictive)
+        pool = self.window.sorted  # the fit is kept up to date only with `tail` on
+        fitted = self.fitted if self.tail else tail_fit(pool, self.predictive)
+        draws = impute(count, bar, pool, fitted, rng)
         self.add(np.concatenate([kept, draws]),
                  np.concatenate([np.zeros(len(kept), bool), np.ones(count, bool)]))
 

@@ -110,10 +110,6 @@ class FieldEvidence:
         self._tables = [CountTable(c) for c in self.counts]
         self._hour_table = CountTable(self.hours)
 
-    @property
-    def columns(self) -> int:
-        return len(self.layout.columns)
-
     # -- evidence ---------------------------------------------------------------------
     def numeric_z(self, v: FieldValues) -> Floats:
         """|z| of each numeric value, the larger of global and in-context; 0 if missing."""

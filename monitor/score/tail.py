@@ -125,11 +125,11 @@ def threshold(alpha: float, pool: Floats, tail: Tail) -> float:
     return float(max(tail.top, tail.anchor + excess))
 
 
-def impute(count: int, alpha: float, pool: Floats, rng: np.random.Generator,
-           predictive: bool = True) -> Floats:
+def impute(count: int, alpha: float, pool: Floats, tail: Tail,
+           rng: np.random.Generator) -> Floats:
     """`count` stand-ins for flagged scores: the alpha threshold plus an exponential
-    excess of the fitted scale (the largest score when no tail can be fitted)."""
-    tail = tail_fit(pool, predictive)
+    excess of the fitted scale (the largest score when no tail can be fitted); `tail` is
+    `tail_fit(pool)`, which the caller keeps."""
     bar = threshold(alpha, pool, tail)
     if not math.isfinite(bar) or tail.beta <= 0:
         return np.full(count, tail.top)

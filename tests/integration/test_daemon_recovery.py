@@ -53,6 +53,24 @@ def _run_to_end(tmp: Path, bootstrap: str, topic: str, total: int, name: str,
     return state
 
 
+def _restart_to_end(tmp: Path, bootstrap: str, topic: str, group: str, port: int,
+                    state: Path, scored: str, total: int, **sections: Any) -> DaemonProcess:
+    """A new machine (no local state: the changelog is the truth) restarts the group and
+    runs to the end of the topic; returns the stopped daemon, for its output. The restart
+    may checkpoint when idle: its last commit then lands at the end."""
+    shutil.rmtree(state)
+    again = write_config(tmp / "again.yaml", bootstrap, topic, group, http_port=port,
+                         state_dir=state, kafka={"scored_topic": scored}, **sections)
+    daemon = DaemonProcess(again, tmp / "restart.log", port).start()
+    try:
+        wait_until(lambda: committed(bootstrap, group, topic, 1)[0] == total, 90,
+                   "restarted daemon at the end")
+        assert daemon.stop() == 0, daemon.output()
+    finally:
+        daemon.stop()
+    return daemon
+
+
 def test_kill9_restart_replays_without_loss_or_double_count(
         broker: EmbeddedBroker, tmp_path: Path) -> None:
     bootstrap = broker.bootstrap
@@ -81,15 +99,9 @@ def test_kill9_restart_replays_without_loss_or_double_count(
         daemon.kill9()
         assert feeder.is_alive(), "the kill should land while events still arrive"
         assert committed(bootstrap, group, topic, 1)[0] == mark
-        shutil.rmtree(state)  # a new machine: the changelog is the truth
         feeder.join(timeout=60)
-        # the restart may checkpoint when idle: its last commit then lands at the end
-        again = write_config(tmp_path / "again.yaml", bootstrap, topic, group, http_port=port,
-                             state_dir=state, kafka={"scored_topic": f"{topic}.crash.scored"})
-        daemon = DaemonProcess(again, tmp_path / "restart.log", port).start()
-        wait_until(lambda: committed(bootstrap, group, topic, 1)[0] == len(lines), 90,
-                   "restarted daemon at the end")
-        assert daemon.stop() == 0, daemon.output()
+        daemon = _restart_to_end(tmp_path, bootstrap, topic, group, port, state,
+                                 f"{topic}.crash.scored", len(lines))
     finally:
         daemon.stop()
         feeder.join(timeout=60)
@@ -139,15 +151,9 @@ def test_kill9_during_warm_up_restores_the_same_future(
         status = orjson.loads(daemon.get("/status")[1] or b"{}")
         daemon.kill9()
         assert mark is not None and mark < 1500 and status["partitions"][0]["warming_up"] == 1
-        shutil.rmtree(state)  # a new machine: the changelog is the truth
         feeder.join(timeout=60)
-        again = write_config(tmp_path / "again.yaml", bootstrap, topic, group, http_port=port,
-                             state_dir=state, kafka={"scored_topic": f"{topic}.warm.scored"},
-                             **warm)
-        daemon = DaemonProcess(again, tmp_path / "restart.log", port).start()
-        wait_until(lambda: committed(bootstrap, group, topic, 1)[0] == len(lines), 90,
-                   "restarted daemon at the end")
-        assert daemon.stop() == 0, daemon.output()
+        daemon = _restart_to_end(tmp_path, bootstrap, topic, group, port, state,
+                                 f"{topic}.warm.scored", len(lines), **warm)
     finally:
         daemon.stop()
         feeder.join(timeout=60)
