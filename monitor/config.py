@@ -133,6 +133,12 @@ class ScoreConfig(_Model):
         "one calibrated p-value; auto = when text and tabular fields are mixed (measured: "
         "it lifts mixed events, while the joint tabular space ranks tabular-only data "
         "better); false = the embedding alone")
+    text_evidence: Literal["joint", "per_field"] = Field(
+        "joint", description="with per-field evidence and text fields: per_field = "
+        "each text field (or the template) against its own reference and calibration, the "
+        "text group as the smallest of its fields' p-values calibrated once, in place of "
+        "the joint embedding's distance; joint = the embedding's distance of all fields "
+        "together (one column)")
     calibrate_p: float = Field(
         0.01, gt=0, lt=1, description="events with a p-value at or below this (or alpha) "
         "never enter the calibration pools: draws from the fitted tail stand in for them "

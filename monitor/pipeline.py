@@ -30,15 +30,15 @@ class Pipeline:
     def fit_reference(self, events: Sequence[Event]) -> dict[str, int]:
         if not events:
             return {}
-        return self.engine.fit_reference(events, self.encoder.encode(events))
+        return self.engine.fit_reference(events, *self.encoder.encode_parts(events))
 
     def process(self, events: Sequence[Event]) -> tuple[list[Score], list[DriftAlarm]]:
         if not events:
             return [], []
         start = time.perf_counter()
-        x = self.encoder.encode(events)
+        x, text = self.encoder.encode_parts(events)
         self.last_embed_seconds = time.perf_counter() - start
-        return self.engine.process(events, x)
+        return self.engine.process(events, x, text)
 
     def state_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder.state_dict(), "engine": self.engine.state_dict()}

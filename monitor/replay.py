@@ -63,9 +63,11 @@ def load_reference(pipeline: Pipeline, path: str, cfg: MonitorConfig, rejects: T
     bar = tqdm(total=len(events), desc="reference", unit="ev", disable=not progress)
     import numpy as np
 
-    parts = []
+    parts, texts = [], []
     for batch in _batches(iter(events), 256):
-        parts.append(pipeline.encoder.encode(batch))
+        x, text = pipeline.encoder.encode_parts(batch)
+        parts.append(x)
+        texts.append(text)
         bar.update(len(batch))
     bar.close()
     if not events:
@@ -73,7 +75,8 @@ def load_reference(pipeline: Pipeline, path: str, cfg: MonitorConfig, rejects: T
     x = np.vstack(parts)
     if collector is not None:
         collector.reference(events, x)
-    used = pipeline.engine.fit_reference(events, x)
+    text = None if texts[0] is None else np.concatenate([t for t in texts if t is not None])
+    used = pipeline.engine.fit_reference(events, x, text)
     return {"events": len(events), "rejected": counts["rejected"], "segments": len(used)}
 
 
@@ -120,8 +123,8 @@ def replay(
             if collector is None:
                 results, new_alarms = pipeline.process(seen)
             else:  # the same two steps, keeping the embeddings for the report
-                x = pipeline.encoder.encode(seen)
-                results, new_alarms = pipeline.engine.process(seen, x)
+                x, text = pipeline.encoder.encode_parts(seen)
+                results, new_alarms = pipeline.engine.process(seen, x, text)
                 collector.batch(batch, x, results, new_alarms)
             alarms.extend(new_alarms)
             for event, res in zip(batch, results, strict=True):

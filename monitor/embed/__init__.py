@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +11,7 @@ import numpy.typing as npt
 from monitor.events import Event
 
 Matrix = npt.NDArray[np.float32]
+Fields = npt.NDArray[np.float32]  # (events, text fields, dim): one embedding per field
 
 
 class Encoder(Protocol):
@@ -29,12 +30,6 @@ class TextModel(Protocol):
     def dim(self) -> int: ...
 
     def embed(self, texts: Sequence[str]) -> Matrix: ...
-
-
-class Stateful(Protocol):
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def l2_normalise(x: Matrix) -> Matrix:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from monitor.config import MonitorConfig
-from monitor.embed import Matrix, TextModel
+from monitor.embed import Fields, Matrix, TextModel, l2_normalise
 from monitor.embed.tabular import TabularEncoder
 from monitor.embed.text import TextEncoder
 from monitor.events import Event
@@ -40,12 +40,19 @@ class CompositeEncoder:
         return (self.text.dim if self.text else 0) + (self.tabular.dim if self.tabular else 0)
 
     def encode(self, events: Sequence[Event]) -> Matrix:
+        return self.encode_parts(events)[0]
+
+    def encode_parts(self, events: Sequence[Event]) -> tuple[Matrix, Fields | None]:
+        """The composite rows, and each text field's own embedding (None without text)
+        for the per-field evidence; the text model runs once for both."""
         blocks = []
+        fields = None
         if self.text is not None:
-            blocks.append(self.text.encode(events) * self._wt)
+            fields = self.text.encode_fields(events)
+            blocks.append(l2_normalise(fields.sum(axis=1)) * self._wt)
         if self.tabular is not None:
             blocks.append(self.tabular.encode(events) * self._wb)
-        return np.hstack(blocks).astype(np.float32, copy=False)
+        return np.hstack(blocks).astype(np.float32, copy=False), fields
 
     def state_dict(self) -> dict[str, Any]:
         return {"tabular": self.tabular.state_dict() if self.tabular else None}

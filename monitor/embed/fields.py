@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.config import FieldsConfig, ScoreConfig
+from monitor.embed import Fields
 from monitor.embed.tabular import signed_log, stable_hash
 from monitor.events import Event
 
@@ -35,6 +36,7 @@ class FieldLayout:
     context: tuple[int, ...]  # indices into `categorical`; HOUR = the hour of day
     time: bool
     buckets: int
+    text: tuple[str, ...] = ()  # text fields judged each against its own reference
 
     @classmethod
     def from_config(cls, fields: FieldsConfig, score: ScoreConfig) -> FieldLayout | None:
@@ -48,16 +50,18 @@ class FieldLayout:
         categorical = tuple(fields.categorical)
         if not (numeric or categorical or fields.timestamp):
             return None
+        texts = tuple(fields.text) or (("template",) if fields.template else ())
         chosen = categorical if fields.context is None else tuple(fields.context)
         context = tuple(categorical.index(c) for c in chosen) if numeric else ()
         time = fields.timestamp is not None
         if time and numeric and fields.context is None:
             context += (HOUR,)  # an amount at this hour of the day
-        return cls(numeric, categorical, context, time, buckets)
+        per_field = score.text_evidence == "per_field"
+        return cls(numeric, categorical, context, time, buckets, texts if per_field else ())
 
     @property
     def columns(self) -> list[str]:
-        """Names of the evidence columns after the embedding's own (`vector`)."""
+        """Names of the evidence columns after the embedding's (or the text group's)."""
         return ([f"numeric:{n}" for n in self.numeric]
                 + [f"categorical:{c}" for c in self.categorical]
                 + (["time:hour"] if self.time else []))
@@ -66,20 +70,22 @@ class FieldLayout:
 @dataclass(frozen=True, slots=True)
 class FieldValues:
     """Rows of raw values: numerics (NaN when missing), categorical bucket codes, event
-    time in seconds and its hour of day (NaN when absent)."""
+    time in seconds and its hour of day (NaN when absent), and with per-field text
+    evidence each text field's embedding (zeros when empty)."""
 
     numeric: Floats  # (n, F)
     codes: Codes  # (n, C)
     time: Floats  # (n,)
+    text: Fields | None = None  # (n, T, dim)
 
     def __len__(self) -> int:
         return len(self.time)
 
     def take(self, rows: Sequence[int] | npt.NDArray[np.int64] | slice) -> FieldValues:
-        if isinstance(rows, slice):
-            return FieldValues(self.numeric[rows], self.codes[rows], self.time[rows])
-        idx = np.asarray(rows, np.int64)
-        return FieldValues(self.numeric[idx], self.codes[idx], self.time[idx])
+        if not isinstance(rows, slice):
+            rows = np.asarray(rows, np.int64)
+        text = None if self.text is None else self.text[rows]
+        return FieldValues(self.numeric[rows], self.codes[rows], self.time[rows], text)
 
     @property
     def hour(self) -> npt.NDArray[np.int64]:
@@ -102,12 +108,20 @@ class FieldValues:
 
     @classmethod
     def stack(cls, parts: Sequence[FieldValues]) -> FieldValues:
+        text = None if parts[0].text is None else np.concatenate([p.text for p in parts
+                                                                  if p.text is not None])
         return cls(np.vstack([p.numeric for p in parts]), np.vstack([p.codes for p in parts]),
-                   np.concatenate([p.time for p in parts]))
+                   np.concatenate([p.time for p in parts]), text)
 
 
-def extract(layout: FieldLayout, log: Sequence[bool], events: Sequence[Event]) -> FieldValues:
-    """The layout's raw values of each event; `log[i]` applies signed log to numeric i."""
+def extract(layout: FieldLayout, log: Sequence[bool], events: Sequence[Event],
+            text: Fields | None = None) -> FieldValues:
+    """The layout's raw values of each event; `log[i]` applies signed log to numeric i;
+    `text` (the encoder's per-field embeddings) is kept when the layout judges text
+    fields on their own."""
+    if layout.text and (text is None or text.shape[:2] != (len(events), len(layout.text))):
+        raise ValueError(f"per-field text evidence needs the embeddings of the text fields "
+                         f"{list(layout.text)} of every event (CompositeEncoder.encode_parts)")
     n = len(events)
     num = np.array([[e.numeric.get(f, math.nan) for f in layout.numeric] for e in events],
                    np.float64).reshape(n, len(layout.numeric))
@@ -120,7 +134,7 @@ def extract(layout: FieldLayout, log: Sequence[bool], events: Sequence[Event]) -
                      np.int64).reshape(n, len(layout.categorical))
     time = np.array([math.nan if e.timestamp is None else e.timestamp for e in events],
                     np.float64)
-    return FieldValues(num, codes, time)
+    return FieldValues(num, codes, time, text if layout.text else None)
 
 
 def empty(n: int) -> FieldValues:

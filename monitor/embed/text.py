@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.embed import Matrix, TextModel, l2_normalise
+from monitor.embed import Fields, Matrix, TextModel, l2_normalise
 from monitor.embed.cache import EmbeddingCache
 from monitor.errors import ConfigError
 from monitor.events import Event
@@ -147,13 +147,20 @@ class TextEncoder:
         return np.stack([rows[t] for t in texts]).astype(np.float32, copy=False)
 
     def encode(self, events: Sequence[Event]) -> Matrix:
+        """One unit row per event: the normalised sum of its fields' embeddings."""
+        return l2_normalise(self.encode_fields(events).sum(axis=1))
+
+    def encode_fields(self, events: Sequence[Event]) -> Fields:
+        """(events, fields, dim): each text field's own unit embedding, zeros where the
+        field is empty (the per-field evidence judges each field on its own)."""
         fields = self.fields or ["template"]
         texts = [e.text.get(f, "") for e in events for f in fields]
         nonempty = sorted({t for t in texts if t})
-        # one row per distinct text, plus a zero row that empty fields point at; then the
-        # fields of all events are summed with one gather instead of an add per field
+        # one row per distinct text, plus a zero row that empty fields point at; one
+        # gather builds every field of every event
         table = np.vstack([self.embed_texts(nonempty), np.zeros((1, self.dim), np.float32)])
         row = {t: i for i, t in enumerate(nonempty)}
         empty = len(nonempty)
         idx = np.fromiter((row.get(t, empty) for t in texts), np.int64, len(texts))
-        return l2_normalise(table[idx].reshape(len(events), len(fields), -1).sum(axis=1))
+        out: Fields = table[idx].reshape(len(events), len(fields), -1)
+        return out

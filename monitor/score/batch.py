@@ -36,9 +36,11 @@ class Scored:
     whole column into a list at once is far cheaper than indexing numpy row by row.
 
     With per-field evidence, `columns` holds each row's raw scores of the columns that
-    calibrate against a pool (the embedding distance, then each numeric |z|) and
-    `evidence` each row's p-value of every column; `driver` is the column with the
-    smallest p-value (-1 without per-field evidence).
+    calibrate against the segment's pools (the embedding distance unless text fields
+    stand for it, then each numeric |z|), `pooled` their p-values, `text` the text
+    fields' distances, p-values and the group's p-value, and `evidence` each row's p-value
+    of every reported column; `driver` is the reported column that drove the combined
+    score (-1 without per-field evidence).
     """
 
     score: list[float]
@@ -53,7 +55,9 @@ class Scored:
     warming_up: bool
     driver: list[int] = field(default_factory=list)
     columns: Floats | None = None  # (n, pooled columns)
-    evidence: Floats | None = None  # (n, all columns)
+    pooled: Floats | None = None  # (n, pooled columns): their p-values
+    text: Floats | None = None  # (n, 2 * text fields + 1)
+    evidence: Floats | None = None  # (n, reported columns)
     margin: Floats | None = None  # fraud minus normal similarity (NaN without prototypes)
     p_fraud: Floats | None = None  # its p-value against normal events' margins
 
@@ -110,28 +114,22 @@ def score_chunks(models: Sequence[SegmentModel], x: Matrix, bounds: Sequence[int
                                                                              strict=True)
                                 if m.reference is not None])
         s = dist / np.maximum(scale, 1e-6)
-    fielded = models[0].evidence is not None
     n = len(x)
     p, smooth = np.empty(n), np.empty(n)
     driver = np.full(n, -1, np.int64)
-    cols = evid = None
-    if fielded:
+    fielded = None
+    if models[0].evidence is not None:
         assert values is not None
-        cols = np.empty((n, 1 + values.numeric.shape[1]))
-        evid = np.empty((n, models[0].width))
+        fielded = _Fielded(n, models[0], values)
         s = s.copy()
     for m, a, b in spans:
-        if fielded:
-            assert m.evidence is not None and cols is not None and evid is not None
-            part = values.take(slice(a, b))  # type: ignore[union-attr]
-            cols[a:b, 0] = s[a:b]
-            cols[a:b, 1:] = m.evidence.numeric_z(part)
-            pooled = [pool.p_values(cols[a:b, j]) for j, pool in enumerate(m.pools)]
-            evid[a:b] = np.column_stack([*pooled, m.evidence.count_p(part)])
-            driver[a:b] = evid[a:b].argmin(axis=1)
-            s[a:b] = combined_score(evid[a:b], cfg.combine_below)
+        # one row of uniforms per event, drawn in row order: the same draws per event
+        # however the stream was batched (first the detector's, then one per text field)
+        u = m.rng.random((b - a, 1 + (0 if m.text is None else len(m.text.names))))
+        if fielded is not None:
+            s[a:b], driver[a:b] = fielded.score(m, s[a:b], a, b, cfg.combine_below, u[:, 1:])
         p[a:b] = m.reservoir.p_values(s[a:b])
-        smooth[a:b] = m.reservoir.smoothed(s[a:b], m.rng.random(b - a))
+        smooth[a:b] = m.reservoir.smoothed(s[a:b], u[:, 0])
     normal_sim = 1.0 - dist
     risk = 1.0 - p
     fraud_sim = np.zeros(len(x))
@@ -147,9 +145,58 @@ def score_chunks(models: Sequence[SegmentModel], x: Matrix, bounds: Sequence[int
     # attack) neither vouch for themselves nor drag centroids towards them
     accept = (p > max(cfg.alpha, cfg.learn_p)) & ~is_fraud
     p_list: list[float | None] = list(p.tolist())
+    f = fielded
     return Scored(s.tolist(), p_list, (p <= cfg.alpha).tolist(), idx.tolist(),
                   fraud_sim.tolist(), normal_sim.tolist(), risk.tolist(), smooth.tolist(),
-                  accept.tolist(), False, driver.tolist(), cols, evid, margin, p_fraud)
+                  accept.tolist(), False, driver.tolist(),
+                  None if f is None else f.cols, None if f is None else f.pooled,
+                  None if f is None else f.text, None if f is None else f.evid,
+                  margin, p_fraud)
+
+
+class _Fielded:
+    """The per-field arrays of one scoring pass, filled segment by segment."""
+
+    def __init__(self, n: int, first: SegmentModel, values: FieldValues) -> None:
+        self.values = values
+        self.width = 0 if first.text is None else len(first.text.names)
+        self.cols = np.empty((n, len(first.pools)))
+        self.pooled = np.empty((n, len(first.pools)))
+        self.text = np.empty((n, 2 * self.width + 1)) if self.width else None
+        self.evid = np.empty((n, first.width))
+
+    def score(self, m: SegmentModel, dist: Floats, a: int, b: int, below: float,
+              uniforms: Floats) -> tuple[Floats, npt.NDArray[np.int64]]:
+        """Rows a:b of one segment: each column's p-value, their combined score, and the
+        reported column that drove it (for the text group, its smallest field)."""
+        assert m.evidence is not None
+        part = self.values.take(slice(a, b))
+        z = m.evidence.numeric_z(part)
+        lead: list[Floats] = []
+        if m.text is not None and self.text is not None:
+            assert part.text is not None
+            tdist, field_p, group_p = m.text.score(part.text, uniforms)
+            self.text[a:b] = np.column_stack([tdist, field_p, group_p])
+            lead = [group_p]
+            self.cols[a:b] = z
+        else:
+            self.cols[a:b, 0] = dist
+            self.cols[a:b, 1:] = z
+        pooled = (np.column_stack([pool.p_values(self.cols[a:b, j])
+                                   for j, pool in enumerate(m.pools)])
+                  if m.pools else np.empty((b - a, 0)))
+        self.pooled[a:b] = pooled
+        counted = m.evidence.count_p(part)
+        combined_in = np.column_stack([*lead, pooled, counted])
+        driver = combined_in.argmin(axis=1)
+        if lead and self.text is not None:
+            fields = self.text[a:b, self.width : 2 * self.width]
+            self.evid[a:b] = np.column_stack([fields, pooled, counted])
+            # the group's column reports as its smallest field; the others shift along
+            driver = np.where(driver == 0, fields.argmin(axis=1), driver + self.width - 1)
+        else:
+            self.evid[a:b] = combined_in
+        return combined_score(combined_in, below), driver
 
 
 def combined_score(evidence: Floats, below: float) -> Floats:

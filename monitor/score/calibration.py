@@ -173,6 +173,18 @@ class CalibrationReservoir:
         lo, hi = cal.searchsorted(scores, side="left"), cal.searchsorted(scores, side="right")
         return p_values_from_ranks(lo, hi, len(cal), uniforms)[1]
 
+    def randomised(self, scores: Floats, uniforms: Floats) -> Floats:
+        """`smoothed` within the pool's range, the fitted tail beyond it: for a pool of a
+        few distinct scores (the distance of a text field with a handful of values),
+        where conservative p-values would sit on a few atoms whose share of a block
+        wanders, while each value beyond the pool keeps its own tail evidence."""
+        p = self.smoothed(scores, uniforms)
+        if self.tail and len(self) and self.fitted.beta > 0:
+            beyond = scores > self.fitted.top
+            if beyond.any():
+                p[beyond] = tail_p_values(scores[beyond], self.window.sorted, self.fitted)
+        return p
+
     def calibrate(self, scores: Floats, flagged: npt.NDArray[np.bool_], bar: float,
                   rng: np.random.Generator) -> None:
         """Add the scores of unflagged events, and a tail draw beyond `bar` for each

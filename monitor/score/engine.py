@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from monitor.config import DriftConfig, FieldsConfig, ScoreConfig
 from monitor.drift.martingale import threshold_for
+from monitor.embed import Fields
 from monitor.embed.fields import FieldLayout, FieldValues, empty, extract
 from monitor.embed.tabular import stable_hash
 from monitor.events import DriftAlarm, Event, Score
@@ -76,11 +77,12 @@ class Engine:
             groups.setdefault(id(model), (name, model, []))[2].append(i)
         return list(groups.values())
 
-    def fit_reference(self, events: Sequence[Event], x: Matrix) -> dict[str, int]:
+    def fit_reference(self, events: Sequence[Event], x: Matrix,
+                      text: Fields | None = None) -> dict[str, int]:
         """Build references from labelled-normal reference rows; confirmed fraud in the
         reference seeds the fraud prototypes instead. Returns rows used per segment."""
         groups = _group(events)
-        values = self.values(events)
+        values = self.values(events, text)
         used: dict[str, int] = {}
         for name, rows in groups.items():
             model = self._segment(name)
@@ -118,13 +120,15 @@ class Engine:
                         "so no p-value is below %.3g while score.tail is off", alpha, source,
                         n, floor)
 
-    def values(self, events: Sequence[Event]) -> FieldValues:
-        """The raw tabular values the per-field evidence reads (none without fields)."""
+    def values(self, events: Sequence[Event], text: Fields | None = None) -> FieldValues:
+        """The raw values the per-field evidence reads (none without fields); `text` is
+        each text field's embedding (`CompositeEncoder.encode_parts`)."""
         if self.layout is None:
             return empty(len(events))
-        return extract(self.layout, self._log, events)
+        return extract(self.layout, self._log, events, text)
 
-    def process(self, events: Sequence[Event], x: Matrix) -> tuple[list[Score], list[DriftAlarm]]:
+    def process(self, events: Sequence[Event], x: Matrix,
+                text: Fields | None = None) -> tuple[list[Score], list[DriftAlarm]]:
         """Score every event (in stream order within its segment), learn, detect drift.
 
         A segment's rows are cut where its learning blocks end; the k-th piece of every
@@ -134,7 +138,7 @@ class Engine:
         scores: list[Score | None] = [None] * len(events)
         alarms: list[DriftAlarm] = []
         is_fraud = np.fromiter((e.label is True for e in events), bool, len(events))
-        values = self.values(events)
+        values = self.values(events, text)
         todo = self._route(events)
         block = self.score_cfg.learn_block
         while todo:

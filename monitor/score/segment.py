@@ -22,18 +22,19 @@ from monitor.score.calibration import CalibrationReservoir
 from monitor.score.evidence import FieldEvidence
 from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference, auto_k, decay_factor
+from monitor.score.text_fields import TextEvidence, leave_one_out
 
 Matrix = npt.NDArray[np.float32]
 Alarm = tuple[int, float, dict[str, Any]]  # (row, statistic, gauges at that row)
 
 
 _KNOWN_PRIOR = (2.0, 4.0, 2.0, 4.0)  # two cases at a = 0.5: both evidences half-weighted
-_ARRAYS = ("x", "values", "columns", "evidence", "margin")  # pending array blocks
+_ARRAYS = ("x", "values", "columns", "pooled", "text", "margin")  # pending array blocks
 
 
 def _empty_pending() -> dict[str, list[Any]]:
     return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "sim", "score", "time", "p",
-                            "values", "columns", "evidence", "margin")}
+                            "values", *_ARRAYS)}
 
 
 class SegmentModel:
@@ -50,6 +51,7 @@ class SegmentModel:
         # distance, each numeric |z|); the reservoir then calibrates their combination
         self.layout = layout
         self.evidence: FieldEvidence | None = None
+        self.text: TextEvidence | None = None  # each text field on its own (text_evidence)
         self.pools: list[CalibrationReservoir] = []
         self.reservoir = CalibrationReservoir(score.reservoir, score.tail)
         self._fresh_calibration()
@@ -81,8 +83,12 @@ class SegmentModel:
 
     @property
     def columns(self) -> list[str]:
-        """Evidence column names: the embedding's, then each field's (see FieldLayout)."""
-        return ["embedding", *(self.layout.columns if self.layout else [])]
+        """Evidence column names: the embedding's (or each text field's), then each
+        tabular field's (see FieldLayout)."""
+        if self.layout is None:
+            return ["embedding"]
+        lead = [f"text:{t}" for t in self.layout.text] or ["embedding"]
+        return [*lead, *self.layout.columns]
 
     @property
     def width(self) -> int:
@@ -116,13 +122,19 @@ class SegmentModel:
             values = values if values is not None else empty(n)
             self.evidence.fit(values.take(fit_rows))
             held = values.take(cal)
-            cols = np.column_stack([scores, self.evidence.numeric_z(held)])
+            cols = self.evidence.numeric_z(held)
+            lead = []
+            if self.text is not None:
+                assert values.text is not None
+                lead = [self.text.fit(values.text[fit_rows], values.text[cal], k, self.seed,
+                                      trim)]
+            else:
+                cols = np.column_stack([scores, cols])
             for j, pool in enumerate(self.pools):
                 pool.add(cols[:, j])
             # each held-out row against the others: its pooled p-values leave it out
-            loo = np.column_stack([_leave_one_out(pool.sorted, cols[:, j])
-                                   for j, pool in enumerate(self.pools)])
-            scores = combined_score(np.column_stack([loo, self.evidence.count_p(held)]),
+            loo = [leave_one_out(pool.sorted, cols[:, j]) for j, pool in enumerate(self.pools)]
+            scores = combined_score(np.column_stack([*lead, *loo, self.evidence.count_p(held)]),
                                     self.cfg.combine_below)
         self.reservoir.add(scores)
         # fold in the held-out rows the way learning would: those above learn_p
@@ -140,7 +152,10 @@ class SegmentModel:
         """Empty pools and field statistics for a (re)fit; fraud prototypes stay."""
         cfg, layout = self.cfg, self.layout
         self.evidence = None if layout is None else FieldEvidence(layout, cfg.context_prior)
-        pooled = 0 if layout is None else 1 + len(layout.numeric)
+        self.text = TextEvidence(layout.text, cfg) if layout and layout.text else None
+        # pooled columns: the embedding distance (unless the text fields stand for it)
+        # and each numeric |z|
+        pooled = 0 if layout is None else int(not layout.text) + len(layout.numeric)
         # full-size pools: with a quarter of the reservoir the column p-values were too
         # coarse to keep the demo's later fraud bursts apart from the drift (19 of 24)
         self.pools = [CalibrationReservoir(cfg.reservoir, cfg.tail, predictive=False)
@@ -193,9 +208,11 @@ class SegmentModel:
         p["time"].extend(t for t in timestamps if t is not None)
         if self.evidence is not None:
             p["values"].append(values if values is not None else empty(b - a))
-            if res.columns is not None and res.evidence is not None:
+            if res.columns is not None and res.pooled is not None:
                 p["columns"].append(res.columns[a:b].copy())
-                p["evidence"].append(res.evidence[a:b].copy())
+                p["pooled"].append(res.pooled[a:b].copy())
+            if res.text is not None:
+                p["text"].append(res.text[a:b].copy())
         self.seen += b - a
         if self.seen % self.cfg.learn_block == 0:
             self._apply()
@@ -271,12 +288,17 @@ class SegmentModel:
             seen = pairs[fraud & has, 1]
             self.known[2:] += [len(seen), -np.log(np.maximum(seen, 1e-300)).sum()]
         if self.evidence is not None and values is not None:
-            cols, evid = np.vstack(p["columns"]), np.vstack(p["evidence"])
+            cols, pooled = np.vstack(p["columns"]), np.vstack(p["pooled"])
             for j, pool in enumerate(self.pools):
-                pool.calibrate(cols[normal, j], evid[normal, j] <= bar, bar, self.rng)
+                pool.calibrate(cols[normal, j], pooled[normal, j] <= bar, bar, self.rng)
             # from every event that is no outlier: a looser bar than the centroids' learn_p,
             # so a new value at volume becomes common (only an outlier is kept out)
             self.evidence.learn(values.take(np.flatnonzero(normal & (pv > alpha))), lam)
+            if self.text is not None and values.text is not None:
+                t = np.vstack(p["text"])
+                width = len(self.text.names)
+                self.text.calibrate(t[normal, :width], t[normal, width:-1], t[normal, -1],
+                                    bar, self.rng)
         if self.refitting:
             self._shadow(x[normal], [ids[i] for i in np.flatnonzero(normal)],
                          None if values is None else values.take(np.flatnonzero(normal)))
@@ -352,6 +374,7 @@ class SegmentModel:
             "margins": self.margins.state_dict(),
             "known": self.known.copy(),
             "evidence": None if self.evidence is None else self.evidence.state_dict(),
+            "text": None if self.text is None else self.text.state_dict(),
             "warm_values": _values_state(self.warm_values),
             "fraud": self.fraud.state_dict(),
             "detector": self.detector.state_dict(),
@@ -377,6 +400,8 @@ class SegmentModel:
             pool.load_state_dict(pool_state)
         if self.evidence is not None:
             self.evidence.load_state_dict(state["evidence"])
+        if self.text is not None:
+            self.text.load_state_dict(state["text"])
         self.warm_values = _values_load(state["warm_values"])
         self.fraud.load_state_dict(state["fraud"])
         self.detector.load_state_dict(state["detector"])
@@ -393,32 +418,21 @@ class SegmentModel:
                         for k, v in state["pending"].items()}
 
 
-def _leave_one_out(pool: npt.NDArray[np.float64],
-                   scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """p-values of scores that are themselves in the sorted pool, each against the rest:
-    #{s_i >= s} / n (one of those is the score itself).
-
-    >>> _leave_one_out(np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0])).tolist()
-    [0.3333333333333333, 1.0]
-    """
-    out: npt.NDArray[np.float64] = (len(pool) - pool.searchsorted(scores, side="left")) / len(
-        pool)
-    return out
-
-
 def _values_state(parts: list[FieldValues]) -> dict[str, Any] | None:
     if not parts:
         return None
     v = FieldValues.stack(parts)
-    return {"numeric": v.numeric, "codes": v.codes, "time": v.time}
+    return {"numeric": v.numeric, "codes": v.codes, "time": v.time, "text": v.text}
 
 
 def _values_load(state: dict[str, Any] | None) -> list[FieldValues]:
     """The arrays keep their shapes through the codec (an empty block too: (0, F))."""
     if state is None:
         return []
+    text = state.get("text")
     return [FieldValues(np.array(state["numeric"], np.float64),
-                        np.array(state["codes"], np.int64), np.array(state["time"], np.float64))]
+                        np.array(state["codes"], np.int64), np.array(state["time"], np.float64),
+                        None if text is None else np.array(text, np.float32))]
 
 
 def _block_state(blocks: list[Any]) -> Any:

@@ -86,16 +86,19 @@ def test_mixed_events_rank_fraud_above_the_amount_and_isolation_forest(tmp_path:
     stream = data[1500:]
     labels = [r["is_fraud"] == "1" for r in stream]
     with_text = run(tmp_path, FIELDS | {"text": TEXT})
+    per_field = run(tmp_path, FIELDS | {"text": TEXT}, text_evidence="per_field")
     without = run(tmp_path, FIELDS)  # per-field evidence then off by default (auto)
     without_fe = run(tmp_path, FIELDS, field_evidence=True)  # the like-for-like comparison
     categories = sorted({r["category"] for r in data})
     result = {
         "monitor": with_text["auroc"], "monitor_without_text": without["auroc"],
+        "monitor_text_per_field": per_field["auroc"],
         "monitor_without_text_field_evidence": without_fe["auroc"],
         "log_amount": auroc(labels, [math.log1p(float(r["amt"])) for r in stream]),
         "isolation_forest": auroc(labels, isolation_forest_scores(
             _features(reference, categories), _features(stream, categories))),
         "auroc_by_group": with_text.get("auroc_by_group"),
+        "auroc_by_group_text_per_field": per_field.get("auroc_by_group"),
         "recall_at_alpha": with_text["recall_at_alpha"],
         "outlier_rate": with_text["outlier_rate"],
     }
@@ -106,3 +109,7 @@ def test_mixed_events_rank_fraud_above_the_amount_and_isolation_forest(tmp_path:
     assert result["monitor"] > result["isolation_forest"], result
     assert result["monitor"] >= result["monitor_without_text"] - 0.01, result
     assert result["monitor"] >= result["monitor_without_text_field_evidence"] - 0.01, result
+    # each text field against its own reference: the same bars
+    assert result["monitor_text_per_field"] >= 0.90, result
+    assert result["monitor_text_per_field"] >= (
+        result["monitor_without_text_field_evidence"] - 0.01), result

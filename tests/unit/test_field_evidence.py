@@ -4,6 +4,7 @@ context borrows from the whole instead of judging on a handful of rows."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from monitor.config import parse_config
 from monitor.embed.fields import FieldLayout, FieldValues
@@ -55,3 +56,35 @@ def test_a_small_context_borrows_from_the_whole() -> None:
     z_tight, z_small = ev.numeric_z(probe)[:, 0]
     assert z_tight > 20  # 5 is fifty spreads out in the tight context
     assert z_small < 3  # the 2-row context leans on the wide global spread
+
+
+def test_each_text_field_is_judged_on_its_own_with_text_evidence_per_field() -> None:
+    """With `text_evidence: per_field` a new merchant name is named as the driver even
+    though the event's other text field is ordinary; its evidence lists each text field."""
+    tree = {"fields": CONFIG["fields"] | {"text": ["merchant", "note"]},
+            "score": CONFIG["score"] | {"text_evidence": "per_field"}}
+    p = Pipeline.build(parse_config(tree), HashingTextModel())
+    rng = np.random.default_rng(1)
+
+    def with_note(e: Event, note: str) -> Event:
+        return Event(id=e.id, text=e.text | {"note": note}, numeric=e.numeric,
+                     categorical=e.categorical)
+
+    p.process([with_note(_event(i, rng), f"note {i % 4}") for i in range(600)])
+    (new,), _ = p.process([with_note(_event(600, rng, merchant="never seen before ltd"),
+                                     "note 1")])
+    assert new.evidence is not None and set(new.evidence) >= {"text:merchant", "text:note"}
+    assert new.driver == "text:merchant", new
+    assert new.outlier and new.evidence["text:merchant"] < 0.01, new.evidence
+    assert new.evidence["text:note"] > 0.01, new.evidence
+
+
+def test_per_field_text_evidence_without_the_field_embeddings_is_a_clear_error() -> None:
+    from monitor.embed.fields import extract
+
+    tree = {"fields": CONFIG["fields"], "score": {"text_evidence": "per_field"}}
+    cfg = parse_config(tree)
+    layout = FieldLayout.from_config(cfg.fields, cfg.score)
+    assert layout is not None and layout.text == ("merchant",)
+    with pytest.raises(ValueError, match="embeddings of the text fields"):
+        extract(layout, [True], [_event(0, np.random.default_rng(0))])

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from monitor.config import parse_config
 from monitor.decode import decode_json
 from monitor.errors import DecodeError
@@ -24,10 +26,11 @@ from tests.fakes import HashingTextModel
 BATCH = 50
 
 
-def _config() -> Any:
+def _config(text_evidence: str = "joint") -> Any:
     tree = copy.deepcopy(DEMO_CONFIG)
     tree["fields"]["segment"] = "country"  # GB, FR, DE, and NG for the fraud bursts
-    tree["score"] = {"warmup": 100, "alpha": 0.01, "max_segments": 3, "learn_block": 32}
+    tree["score"] = {"warmup": 100, "alpha": 0.01, "max_segments": 3, "learn_block": 32,
+                     "text_evidence": text_evidence}
     tree["drift"] = {"horizon": 2_000, "window": 100, "hysteresis": 100, "rebaseline": True}
     return parse_config(tree)
 
@@ -58,9 +61,11 @@ def _run(pipeline: Pipeline, events: list[Event],
     return scores, alarms
 
 
-def test_restoring_at_any_of_36_cut_points_reproduces_every_later_output() -> None:
+@pytest.mark.parametrize("text_evidence", ["joint", "per_field"])
+def test_restoring_at_any_of_36_cut_points_reproduces_every_later_output(
+        text_evidence: str) -> None:
     events = _events()
-    cfg = _config()
+    cfg = _config(text_evidence)
     whole = Pipeline.build(cfg, HashingTextModel())
     refits: list[int] = []
     scores, alarms = _run(whole, events, refits)

@@ -147,16 +147,21 @@ def _events(n: int, seed: int = 1) -> list[Event]:
     return out
 
 
-def _pipeline() -> Pipeline:
-    return Pipeline.build(parse_config(DEMO_CONFIG), HashingTextModel())
+def _pipeline(text_evidence: str = "joint") -> Pipeline:
+    tree = DEMO_CONFIG | {"score": DEMO_CONFIG["score"] | {"text_evidence": text_evidence}}
+    return Pipeline.build(parse_config(tree), HashingTextModel())
 
 
-def test_pipeline_restored_mid_stream_matches_uninterrupted_run() -> None:
+TEXT_EVIDENCE = pytest.mark.parametrize("text_evidence", ["joint", "per_field"])
+
+
+@TEXT_EVIDENCE
+def test_pipeline_restored_mid_stream_matches_uninterrupted_run(text_evidence: str) -> None:
     events = _events(2_400)
-    whole = _pipeline()
+    whole = _pipeline(text_evidence)
     full_scores = [s for i in range(0, len(events), 100) for s in whole.process(
         events[i : i + 100])[0]]
-    first, second = _pipeline(), _pipeline()
+    first, second = _pipeline(text_evidence), _pipeline(text_evidence)
     part = [s for i in range(0, 1_300, 100) for s in first.process(events[i : i + 100])[0]]
     second.load_state_dict(decode_state(encode_state(first.state_dict())))
     part += [s for i in range(1_300, len(events), 100) for s in second.process(
@@ -165,9 +170,10 @@ def test_pipeline_restored_mid_stream_matches_uninterrupted_run() -> None:
     assert _equal(whole.state_dict(), second.state_dict())
 
 
-def test_results_do_not_depend_on_batch_boundaries() -> None:
+@TEXT_EVIDENCE
+def test_results_do_not_depend_on_batch_boundaries(text_evidence: str) -> None:
     events = _events(1_500, seed=2)
-    a, b = _pipeline(), _pipeline()
+    a, b = _pipeline(text_evidence), _pipeline(text_evidence)
     sa = [s for i in range(0, len(events), 256) for s in a.process(events[i : i + 256])[0]]
     sizes = [1, 7, 64, 3, 250, 31]
     sb, i, j = [], 0, 0
