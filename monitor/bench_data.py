@@ -235,7 +235,7 @@ def memory_check(model: Any, events: int = 1_000_000, at: int = 100_000,
     out["rss_mb_at_1m"] = rss_mb()
     out["rss_growth_mb_100k_to_1m"] = out["rss_mb_at_1m"] - out.get("rss_mb_at_100k", 0.0)
     out["memory_run_s"] = time.perf_counter() - start
-    out["memory_segments_live"] = float(len(pipe.engine.segments))
+    out["memory_segments_live"] = float(pipe.engine.segment_count)
     out["memory_segments_evicted"] = float(pipe.engine.evicted)
     out["memory_cache_entries"] = float(len(pipe.encoder.text.cache) if pipe.encoder.text else 0)
     return out

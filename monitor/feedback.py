@@ -17,24 +17,7 @@ from monitor.pipeline import Pipeline
 
 def add_fraud_prototypes(pipeline: Pipeline, events: Sequence[Event]) -> int:
     """Add the confirmed-fraud `events` to `pipeline`'s prototypes; returns how many."""
-    fraud = [e for e in events if e.label is True]
-    if not fraud:
-        return 0
-    saved = pipeline.encoder.state_dict()
-    x, text = pipeline.encoder.encode_parts(fraud)
-    pipeline.encoder.load_state_dict(saved)
-    new = []
-    for i, event in enumerate(fraud):
-        model = pipeline.engine.segments.get(event.segment)
-        if model is not None:
-            model.confirm(x[i : i + 1], pipeline.engine.values(
-                [event], None if text is None else text[i : i + 1]))
-        else:
-            new.append(i)
-    if new:  # a segment not seen yet: the engine creates it, seeded with these prototypes
-        pipeline.engine.fit_reference([fraud[i] for i in new], x[new],
-                                      None if text is None else text[new])
-    return len(fraud)
+    return pipeline.confirm(events)
 
 
 class FlagPrecision:

@@ -81,7 +81,7 @@ class Observer:
         this one before a restart, left them) are resolved from here when they calm down."""
         self.partitions[(topic, partition)] = pipeline
         self.drifting |= {(topic, partition, name)
-                          for name, m in pipeline.engine.segments.items() if m.drifting}
+                          for name, m in pipeline.engine.views() if m.drifting}
 
     def forget(self, topic: str, partition: int) -> None:
         """A partition revoked: its new owner resolves its drift alerts, so this process
@@ -161,7 +161,7 @@ class Observer:
 
     def _resolve(self, topic: str, partition: int, pipeline: Pipeline, now: float) -> None:
         """Resolve per partition: each partition holds its own model of a segment."""
-        for name, model in pipeline.engine.segments.items():
+        for name, model in pipeline.engine.views():
             key = (topic, partition, name)
             if model.drifting:
                 self.drifting.add(key)
@@ -194,9 +194,9 @@ class Observer:
                 eng = pl.engine
                 parts.append({
                     "topic": t, "partition": p, "lag": self.lag(t, p), "events": eng.index,
-                    "segments": len(eng.segments), "evicted": eng.evicted,
-                    "warming_up": sum(1 for m in eng.segments.values() if not m.ready),
-                    "drifting": sorted(bounded_label(n) for n, m in eng.segments.items()
+                    "segments": eng.segment_count, "evicted": eng.evicted,
+                    "warming_up": sum(1 for m in (v for _, v in eng.views()) if not m.ready),
+                    "drifting": sorted(bounded_label(n) for n, m in eng.views()
                                        if m.drifting),
                 })
             alarm = self.last_alarm
@@ -219,25 +219,26 @@ class Observer:
             ranked = heapq.nsmallest(
                 rows, ((not m.drifting, -m.seen, name, key)
                        for key, pl in self.partitions.items()
-                       for name, m in pl.engine.segments.items()
+                       for name, m in pl.engine.views()
                        if m.drifting or name in named))
             segments = []
             for _, _, name, (t, p) in ranked:
                 eng = self.partitions[(t, p)].engine
-                m = eng.segments[name]
+                m = eng.view(name)
+                assert m is not None  # ranked from this engine's views just above
                 state = "drifting" if m.drifting else "stable" if m.ready else "warming up"
                 segments.append({
                     "topic": t, "partition": p, "segment": bounded_label(name),
                     "state": state, "events": m.seen, "outliers": m.outliers,
-                    "outlier_rate": m.gauges.outlier_rate(),
-                    "statistic": m.detector.statistic, "threshold": eng.threshold,
+                    "outlier_rate": m.window_outlier_rate,
+                    "statistic": m.statistic, "threshold": eng.threshold,
                 })
-            total = sum(len(pl.engine.segments) for pl in self.partitions.values())
+            total = sum(pl.engine.segment_count for pl in self.partitions.values())
             # the same rule for the rows of alarms and outliers: a segment /metrics folds
             # into "other" (and that is not drifting) is not named here either
             shown = {bounded_label(n) for n in named} | {
                 bounded_label(n) for pl in self.partitions.values()
-                for n, m in pl.engine.segments.items() if m.drifting}
+                for n, m in pl.engine.views() if m.drifting}
 
             def fold(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 return [r if r["segment"] in shown else r | {"segment": OTHER}

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.config import MonitorConfig
-from monitor.embed import TextModel
+from monitor.embed import Fields, Matrix, TextModel
 from monitor.embed.composite import CompositeEncoder, build_encoder
+from monitor.embed.tabular import NumericScale
 from monitor.events import DriftAlarm, Event, Score
 from monitor.score.engine import Engine
 
@@ -27,6 +28,11 @@ class Pipeline:
     def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None) -> Pipeline:
         return cls(cfg, build_encoder(cfg, text_model))
 
+    def encode(self, events: Sequence[Event]) -> tuple[Matrix, Fields | None]:
+        """The events' embedding rows and each text field's own embedding (the engine's
+        two inputs), for callers that keep the embeddings (replay's report)."""
+        return self.encoder.encode_parts(events)
+
     def fit_reference(self, events: Sequence[Event]) -> dict[str, int]:
         if not events:
             return {}
@@ -39,6 +45,23 @@ class Pipeline:
         x, text = self.encoder.encode_parts(events)
         self.last_embed_seconds = time.perf_counter() - start
         return self.engine.process(events, x, text)
+
+    def confirm(self, events: Sequence[Event]) -> int:
+        """Feedback: the confirmed-fraud `events` become prototypes of their segments
+        (embedded without teaching the encoder: its scaler state is put back, so feedback
+        never shifts how normal events are encoded). Returns how many were fraud."""
+        fraud = [e for e in events if e.label is True]
+        if fraud:
+            saved = self.encoder.state_dict()
+            x, text = self.encoder.encode_parts(fraud)
+            self.encoder.load_state_dict(saved)
+            self.engine.confirm(fraud, x, text)
+        return len(fraud)
+
+    def numeric_scales(self) -> list[NumericScale]:
+        """Each numeric field's robust centre and spread (for explanations)."""
+        tab = self.encoder.tabular
+        return [] if tab is None else tab.numeric_scales()
 
     def state_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder.state_dict(), "engine": self.engine.state_dict()}

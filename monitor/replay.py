@@ -65,7 +65,7 @@ def load_reference(pipeline: Pipeline, path: str, cfg: MonitorConfig, rejects: T
 
     parts, texts = [], []
     for batch in _batches(iter(events), 256):
-        x, text = pipeline.encoder.encode_parts(batch)
+        x, text = pipeline.encode(batch)
         parts.append(x)
         texts.append(text)
         bar.update(len(batch))
@@ -123,7 +123,7 @@ def replay(
             if collector is None:
                 results, new_alarms = pipeline.process(seen)
             else:  # the same two steps, keeping the embeddings for the report
-                x, text = pipeline.encoder.encode_parts(seen)
+                x, text = pipeline.encode(seen)
                 results, new_alarms = pipeline.engine.process(seen, x, text)
                 collector.batch(batch, x, results, new_alarms)
             alarms.extend(new_alarms)
@@ -158,7 +158,7 @@ def replay(
         "outlier_rate": outliers / scored if scored else 0.0,
         "events_per_s": events_total / elapsed,
         "alarms": [a.as_dict() for a in alarms],
-        "segments": len(pipeline.engine.segments),
+        "segments": pipeline.engine.segment_count,
         "reference": ref_info,
     }
     if labels and any(labels) and not all(labels):

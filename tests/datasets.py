@@ -40,7 +40,7 @@ def text_model() -> Any:
 
 
 def _model_digest() -> str:
-    from monitor.embed.text import default_model_path
+    from monitor.embed.build import default_model_path
 
     weights = default_model_path() / "model.safetensors"
     # size and the first MiB identify the weights in any venv (mtimes differ per install)

@@ -2,7 +2,7 @@
 
 On first use the local model is exported to ONNX with torch, checked against torch, and
 quantised dynamically to int8 (`build`, run in a child process by
-`monitor.embed.profiles.built_model`); the result is cached on disk. At run time only
+`monitor.embed.build.built_model`); the result is cached on disk. At run time only
 `onnxruntime`, `tokenizers` and numpy are used: tokenise, run, mean-pool over the
 attention mask, L2-normalise, which is what the sentence-transformers model computes.
 
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.embed import Matrix, l2_normalise
-from monitor.embed.profiles import built_model, require, source_dir
+from monitor.embed.build import built_model, require, source_dir
 from monitor.embed.text import usable_cores
 from monitor.errors import ConfigError
 

@@ -1,7 +1,7 @@
 """The ``static`` profile: a model2vec static model distilled from the local model.
 
 Distillation (`build`, run once in a child process by
-`monitor.embed.profiles.built_model`) passes every token of the model's vocabulary through
+`monitor.embed.build.built_model`) passes every token of the model's vocabulary through
 the transformer, reduces the outputs with PCA and weights them by token frequency (SIF);
 a text's embedding is then the mean of its tokens' rows: no transformer at run time, only
 `tokenizers` and numpy. model2vec is given the loaded model and tokenizer objects, so it
@@ -23,7 +23,7 @@ import numpy.typing as npt
 from scipy import sparse  # type: ignore[import-untyped]
 
 from monitor.embed import Matrix, l2_normalise
-from monitor.embed.profiles import built_model, require, source_dir
+from monitor.embed.build import built_model, require, source_dir
 from monitor.embed.text import usable_cores
 from monitor.errors import ConfigError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,17 @@ class RobustScaler:
         self.spread = np.array(state["spread"], np.float64)
 
 
+@dataclass(frozen=True, slots=True)
+class NumericScale:
+    """A numeric field's robust centre and spread, on the scale it is encoded on (signed
+    log when `log`): where a value sits, in spreads from the centre, is its robust z."""
+
+    name: str
+    log: bool
+    center: float
+    spread: float
+
+
 class TabularEncoder:
     """Numerics (robust z, optional signed log), hashed categoricals, cyclic timestamp.
 
@@ -164,6 +176,10 @@ class TabularEncoder:
                                    else (0.0, 0.0, 0.0, 0.0) for e in events]).reshape(n, 4))
         parts.append(np.full((n, 1), self._bias))
         return l2_normalise(np.hstack(parts).astype(np.float32))
+
+    def numeric_scales(self) -> list[NumericScale]:
+        return [NumericScale(f.name, f.log, float(self.scaler.center[j]),
+                             float(self.scaler.spread[j])) for j, f in enumerate(self.numeric)]
 
     def state_dict(self) -> dict[str, Any]:
         return {"scaler": self.scaler.state_dict()}

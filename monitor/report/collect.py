@@ -131,12 +131,12 @@ class ReplayCollector:
     def _sample_drift(self, touched: npt.NDArray[np.int64]) -> None:
         """Each touched segment's detector statistic after the batch."""
         names = self._names
-        segments = self.pipeline.engine.segments
+        engine = self.pipeline.engine
         stats = np.full(len(touched), np.nan)
         for j, code in enumerate(touched.tolist()):
-            model = segments.get(names[code])
-            if model is not None:
-                stats[j] = model.detector.statistic
+            view = engine.view(names[code])
+            if view is not None:
+                stats[j] = view.statistic
         self._drift.append((self.events, touched, stats))
 
     def _top_outliers(self, events: Sequence[Event], results: Sequence[Score], risk: Floats,
@@ -159,9 +159,8 @@ class ReplayCollector:
         """What an outlier alert would carry about this event (allow-listed fields only)."""
         from monitor.sinks.alerts.explain import deviating_features
 
-        model = self.pipeline.engine.segments.get(s.segment)
-        ref = model.reference if model is not None else None
-        exemplars = list(ref.exemplars[s.centroid]) if ref is not None and s.centroid >= 0 else []
+        view = self.pipeline.engine.view(s.segment)
+        exemplars = view.exemplars(s.centroid) if view is not None else []
         return {"id": s.event_id, "segment": s.segment, "p_value": s.p_value, "score": s.score,
                 "risk": s.risk, "fraud_similarity": s.fraud_similarity,
                 "centroid": s.centroid, "exemplars": exemplars, "driver": s.driver,

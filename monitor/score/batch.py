@@ -14,19 +14,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from monitor.config import ScoreConfig
 from monitor.embed.fields import FieldValues
-from monitor.score.reference import cosine_distance
-
-if TYPE_CHECKING:
-    from monitor.score.segment import SegmentModel
+from monitor.score.calibration import CalibrationReservoir
+from monitor.score.evidence import FieldEvidence
+from monitor.score.fraud import FraudPrototypes
+from monitor.score.reference import CentroidReference, cosine_distance
+from monitor.score.text_fields import TextEvidence
 
 Matrix = npt.NDArray[np.float32]
 Floats = npt.NDArray[np.float64]
+
+
+class SegmentState(Protocol):
+    """What a scoring pass reads of a segment (`SegmentModel` is the one implementation;
+    the pass only reads, the segment learns afterwards in `observe`)."""
+
+    cfg: ScoreConfig
+    reference: CentroidReference | None
+    reservoir: CalibrationReservoir
+    margins: CalibrationReservoir
+    pools: list[CalibrationReservoir]
+    evidence: FieldEvidence | None
+    text: TextEvidence | None
+    fraud: FraudPrototypes
+    rng: np.random.Generator
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def evidence_weights(self) -> tuple[float, float]: ...
 
 
 @dataclass(slots=True)
@@ -89,7 +112,7 @@ def risk_score(p: Floats, p_fraud: Floats | None,
     return out
 
 
-def score_chunks(models: Sequence[SegmentModel], x: Matrix, bounds: Sequence[int],
+def score_chunks(models: Sequence[SegmentState], x: Matrix, bounds: Sequence[int],
                  is_fraud: npt.NDArray[np.bool_], values: FieldValues | None = None) -> Scored:
     """Rows `bounds[j]:bounds[j + 1]` of `x` (and of `values`) belong to `models[j]`,
     whose reference is ready; scores every row against its segment's state before these
@@ -157,7 +180,7 @@ def score_chunks(models: Sequence[SegmentModel], x: Matrix, bounds: Sequence[int
 class _Fielded:
     """The per-field arrays of one scoring pass, filled segment by segment."""
 
-    def __init__(self, n: int, first: SegmentModel, values: FieldValues) -> None:
+    def __init__(self, n: int, first: SegmentState, values: FieldValues) -> None:
         self.values = values
         self.width = 0 if first.text is None else len(first.text.names)
         self.cols = np.empty((n, len(first.pools)))
@@ -165,7 +188,7 @@ class _Fielded:
         self.text = np.empty((n, 2 * self.width + 1)) if self.width else None
         self.evid = np.empty((n, first.width))
 
-    def score(self, m: SegmentModel, dist: Floats, a: int, b: int, below: float,
+    def score(self, m: SegmentState, dist: Floats, a: int, b: int, below: float,
               uniforms: Floats) -> tuple[Floats, npt.NDArray[np.int64]]:
         """Rows a:b of one segment: each column's p-value, their combined score, and the
         reported column that drove it (for the text group, its smallest field)."""
@@ -222,7 +245,7 @@ def combined_score(evidence: Floats, below: float) -> Floats:
     return out
 
 
-def warming(model: SegmentModel, x: Matrix, is_fraud: npt.NDArray[np.bool_]) -> Scored:
+def warming(model: SegmentState, x: Matrix, is_fraud: npt.NDArray[np.bool_]) -> Scored:
     """Rows that arrive before the segment's reference exists: no p-values yet; all but
     confirmed fraud join the warm-up sample."""
     n = len(x)

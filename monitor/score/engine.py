@@ -15,13 +15,14 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.config import DriftConfig, FieldsConfig, ScoreConfig
-from monitor.drift.martingale import threshold_for
 from monitor.embed import Fields
 from monitor.embed.fields import FieldLayout, FieldValues, empty, extract
 from monitor.embed.tabular import stable_hash
 from monitor.events import DriftAlarm, Event, Score
 from monitor.score.batch import Scored, score_chunks, warming
+from monitor.score.drift.martingale import threshold_for
 from monitor.score.segment import SegmentModel
+from monitor.score.view import SegmentView
 
 Matrix = npt.NDArray[np.float32]
 
@@ -205,13 +206,40 @@ class Engine:
                g: dict[str, Any], event: Event) -> DriftAlarm:
         alarm = DriftAlarm(
             index=self.index + row, segment=name, statistic=stat, threshold=self.threshold,
-            detector=model.detector.name, grown=tuple(g["grown"]), shrunk=tuple(g["shrunk"]),
+            detector=model.watch.detector.name, grown=tuple(g["grown"]), shrunk=tuple(g["shrunk"]),
             centroid_shift=g["centroid_shift"], occupancy_divergence=g["occupancy_divergence"],
             outlier_rate=g["outlier_rate"], timestamp=event.timestamp,
             examples=tuple(g["examples"]))
-        model.last_alarm = alarm.as_dict()
         self.alarms_total += 1
         return alarm
+
+    def views(self) -> list[tuple[str, SegmentView]]:
+        """Every segment's read-only view, least recently seen first."""
+        return [(name, SegmentView(m)) for name, m in self.segments.items()]
+
+    @property
+    def segment_count(self) -> int:
+        return len(self.segments)
+
+    def view(self, name: str) -> SegmentView | None:
+        model = self.segments.get(name)
+        return None if model is None else SegmentView(model)
+
+    def confirm(self, events: Sequence[Event], x: Matrix, text: Fields | None = None) -> None:
+        """Confirmed fraud from feedback (not in the stream): a prototype for its segment
+        (scored first, so the risk learns how each evidence marks fraud); a segment not
+        seen yet is created, seeded with it."""
+        new = []
+        for i, event in enumerate(events):
+            model = self.segments.get(event.segment)
+            if model is not None:
+                model.confirm(x[i : i + 1],
+                              self.values([event], None if text is None else text[i : i + 1]))
+            else:
+                new.append(i)
+        if new:
+            self.fit_reference([events[i] for i in new], x[new],
+                               None if text is None else text[new])
 
     def state_dict(self) -> dict[str, Any]:
         return {

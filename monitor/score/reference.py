@@ -184,11 +184,6 @@ class CentroidReference:
         total = float(self.weights.sum())
         return self.weights / total if total > 0 else np.full(self.k, 1.0 / max(self.k, 1))
 
-    def center(self) -> npt.NDArray[np.float64]:
-        """Weight-averaged mean of all centroids: where the reference mass sits."""
-        out: npt.NDArray[np.float64] = (self.occupancy()[:, None] * self.means).sum(axis=0)
-        return out
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "means": self.means.copy(), "weights": self.weights.copy(),

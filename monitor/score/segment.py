@@ -14,27 +14,25 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.config import DriftConfig, ScoreConfig
-from monitor.drift.gauges import WindowGauges
-from monitor.drift.martingale import ShiryaevRoberts
 from monitor.embed.fields import FieldLayout, FieldValues, empty
 from monitor.score.batch import Scored, combined_score, score_chunks, warming
 from monitor.score.calibration import CalibrationReservoir
+from monitor.score.drift.watch import Alarm, DriftWatch
 from monitor.score.evidence import FieldEvidence
 from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference, auto_k, decay_factor
+from monitor.score.segment_state import ARRAYS, load_segment_state, segment_state
 from monitor.score.text_fields import TextEvidence, leave_one_out
 
 Matrix = npt.NDArray[np.float32]
-Alarm = tuple[int, float, dict[str, Any]]  # (row, statistic, gauges at that row)
 
 
 _KNOWN_PRIOR = (2.0, 4.0, 2.0, 4.0)  # two cases at a = 0.5: both evidences half-weighted
-_ARRAYS = ("x", "values", "columns", "pooled", "text", "margin")  # pending array blocks
 
 
 def _empty_pending() -> dict[str, list[Any]]:
     return {k: [] for k in ("x", "ids", "fraud", "accept", "idx", "sim", "score", "time", "p",
-                            "values", *_ARRAYS)}
+                            *ARRAYS)}
 
 
 class SegmentModel:
@@ -63,18 +61,15 @@ class SegmentModel:
         # outlier p-value and the fraud-margin p-value (prior: 2 cases at exponent 0.5)
         self.known = np.array(_KNOWN_PRIOR)
         self.fraud = FraudPrototypes(score.fraud_prototypes)
-        self.detector = ShiryaevRoberts(threshold)
-        self.gauges = WindowGauges(drift.window)
+        self.watch = DriftWatch(drift, threshold)
         self.warm_x: list[Matrix] = []
         self.warm_values: list[FieldValues] = []
         self.warm_ids: list[str] = []
         self.pending: dict[str, list[Any]] = _empty_pending()
-        self._rebaseline = False
+        self.rebaseline_due = False
         self.refitting = False  # gathering the new regime after a drift (rebaseline)
         self.seen = 0
         self.outliers = 0
-        self.since_alarm: int | None = None  # events since the last alarm; None = never
-        self.last_alarm: dict[str, Any] | None = None
 
     # -- reference building -------------------------------------------------------------
     @property
@@ -193,7 +188,13 @@ class SegmentModel:
         every row of a block is scored against the same state whether the block arrived
         whole or in pieces.
         """
-        alarms = [] if res.warming_up else self._detect(res, ids, a, b)
+        alarms: list[Alarm] = []
+        if not res.warming_up:
+            alarms = self.watch.observe(res.smooth[a:b], res.centroid[a:b], res.outlier[a:b],
+                                        ids, self.gauge_snapshot)
+            self.outliers += sum(res.outlier[a:b])
+            if alarms:
+                self.rebaseline_due = self.drift_cfg.rebaseline
         p = self.pending
         p["x"].append(x.copy())  # `x` may be a view of a whole batch: do not pin it
         p["ids"].extend(ids)
@@ -216,32 +217,6 @@ class SegmentModel:
         self.seen += b - a
         if self.seen % self.cfg.learn_block == 0:
             self._apply()
-        return alarms
-
-    def _detect(self, res: Scored, ids: list[str], a: int, b: int) -> list[Alarm]:
-        alarms: list[Alarm] = []
-        last = None  # row of the newest crossing in this block
-        since = self.since_alarm
-        seen = 0  # rows of a:b already in the gauges
-        for i, stat in self.detector.update_many(res.smooth[a:b]):
-            # events since the previous alarm, as seen at row i
-            now = i - last if last is not None else (None if since is None else since + i + 1)
-            # a crossing while already drifting extends the episode, not a new alarm
-            if now is None or now > self.drift_cfg.hysteresis:
-                # describe the window as it stood at the alarm, whatever followed it in
-                # the same batch: the explanation must not depend on batch boundaries
-                self.gauges.update(res.centroid[a + seen : a + i + 1],
-                                   res.outlier[a + seen : a + i + 1], ids[seen : i + 1])
-                seen = i + 1
-                alarms.append((i, stat, self.gauge_snapshot()))
-                self._rebaseline = self.drift_cfg.rebaseline
-            last = i
-        if last is not None:
-            self.since_alarm = b - a - 1 - last
-        elif since is not None:
-            self.since_alarm = since + b - a
-        self.gauges.update(res.centroid[a + seen : b], res.outlier[a + seen : b], ids[seen:])
-        self.outliers += sum(res.outlier[a:b])
         return alarms
 
     def _apply(self) -> None:
@@ -302,8 +277,8 @@ class SegmentModel:
         if self.refitting:
             self._shadow(x[normal], [ids[i] for i in np.flatnonzero(normal)],
                          None if values is None else values.take(np.flatnonzero(normal)))
-        if self._rebaseline:  # a confirmed drift: sample the new regime from the next block
-            self.refitting, self._rebaseline = True, False
+        if self.rebaseline_due:  # a confirmed drift: sample the new regime from the next block
+            self.refitting, self.rebaseline_due = True, False
             self.warm_x, self.warm_ids, self.warm_values = [], [], []
 
     def _shadow(self, x: Matrix, ids: list[str], values: FieldValues | None) -> None:
@@ -349,8 +324,7 @@ class SegmentModel:
 
     @property
     def drifting(self) -> bool:
-        """Firing from an alarm until `hysteresis` events pass without another."""
-        return self.since_alarm is not None and self.since_alarm <= self.drift_cfg.hysteresis
+        return self.watch.drifting
 
     def gauge_snapshot(self) -> dict[str, Any]:
         """The window gauges against the reference, with examples of the new events: the
@@ -358,95 +332,16 @@ class SegmentModel:
         snap: dict[str, Any]
         if self.reference is None:
             snap = {"centroid_shift": 0.0, "occupancy_divergence": 0.0,
-                    "outlier_rate": self.gauges.outlier_rate(), "grown": [], "shrunk": []}
+                    "outlier_rate": self.watch.gauges.outlier_rate(), "grown": [], "shrunk": []}
         else:
-            snap = self.gauges.snapshot(self.reference.occupancy(), self.reference.means)
-        return snap | {"examples": self.gauges.example_ids(snap["grown"])}
+            snap = self.watch.gauges.snapshot(self.reference.occupancy(), self.reference.means)
+        return snap | {"examples": self.watch.gauges.example_ids(snap["grown"])}
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "rng": self.rng.bit_generator.state,
-            "reference": None if self.reference is None else self.reference.state_dict(),
-            "reservoir": self.reservoir.state_dict(),
-            "pools": [pool.state_dict() for pool in self.pools],
-            "margins": self.margins.state_dict(),
-            "known": self.known.copy(),
-            "evidence": None if self.evidence is None else self.evidence.state_dict(),
-            "text": None if self.text is None else self.text.state_dict(),
-            "warm_values": _values_state(self.warm_values),
-            "fraud": self.fraud.state_dict(),
-            "detector": self.detector.state_dict(),
-            "gauges": self.gauges.state_dict(),
-            "warm_x": np.vstack(self.warm_x) if self.warm_x else None,
-            "warm_ids": list(self.warm_ids),
-            "seen": self.seen, "outliers": self.outliers,
-            "since_alarm": self.since_alarm, "last_alarm": self.last_alarm,
-            "rebaseline": self._rebaseline, "refitting": self.refitting,
-            "pending": {k: (_block_state(v) if k in _ARRAYS else list(v))
-                        for k, v in self.pending.items()},
-        }
+        return segment_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seed = int(state["seed"])  # a refit after restore must draw what it would have
-        self.rng.bit_generator.state = state["rng"]
-        ref = state["reference"]
-        self.reference = None if ref is None else CentroidReference.from_state(ref)
-        self.reservoir.load_state_dict(state["reservoir"])
-        self.margins.load_state_dict(state["margins"])
-        self.known = np.array(state["known"], np.float64)
-        for pool, pool_state in zip(self.pools, state["pools"], strict=True):
-            pool.load_state_dict(pool_state)
-        if self.evidence is not None:
-            self.evidence.load_state_dict(state["evidence"])
-        if self.text is not None:
-            self.text.load_state_dict(state["text"])
-        self.warm_values = _values_load(state["warm_values"])
-        self.fraud.load_state_dict(state["fraud"])
-        self.detector.load_state_dict(state["detector"])
-        self.gauges.load_state_dict(state["gauges"])
-        wx = state["warm_x"]
-        self.warm_x = [] if wx is None else [np.array(wx, np.float32)]
-        self.warm_ids = list(state["warm_ids"])
-        self.seen, self.outliers = int(state["seen"]), int(state["outliers"])
-        self.since_alarm = state["since_alarm"]
-        self.last_alarm = state["last_alarm"]
-        self._rebaseline = bool(state["rebaseline"])
-        self.refitting = bool(state["refitting"])
-        self.pending = {k: (_block_load(k, v) if k in _ARRAYS else list(v))
-                        for k, v in state["pending"].items()}
+        load_segment_state(self, state)
 
 
-def _values_state(parts: list[FieldValues]) -> dict[str, Any] | None:
-    if not parts:
-        return None
-    v = FieldValues.stack(parts)
-    return {"numeric": v.numeric, "codes": v.codes, "time": v.time, "text": v.text}
-
-
-def _values_load(state: dict[str, Any] | None) -> list[FieldValues]:
-    """The arrays keep their shapes through the codec (an empty block too: (0, F))."""
-    if state is None:
-        return []
-    text = state.get("text")
-    return [FieldValues(np.array(state["numeric"], np.float64),
-                        np.array(state["codes"], np.int64), np.array(state["time"], np.float64),
-                        None if text is None else np.array(text, np.float32))]
-
-
-def _block_state(blocks: list[Any]) -> Any:
-    """Pending array blocks as one array (field values as their own small tree)."""
-    if not blocks:
-        return None
-    if isinstance(blocks[0], FieldValues):
-        return _values_state(blocks)
-    return np.vstack(blocks)
-
-
-def _block_load(key: str, state: Any) -> list[Any]:
-    if state is None:
-        return []
-    if key == "values":
-        return _values_load(state)
-    return [np.array(state, np.float32 if key == "x" else np.float64)]

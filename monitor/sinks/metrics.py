@@ -144,7 +144,7 @@ class StateCollector(Collector):
     def named_segments(self, parts: Iterable[PartitionView]) -> set[str]:
         volume: dict[str, int] = {}
         for pv in parts:
-            for name, model in pv.engine.segments.items():
+            for name, model in pv.engine.views():
                 volume[name] = volume.get(name, 0) + model.seen
         if len(volume) <= self.segment_cap:
             return set(volume)
@@ -218,35 +218,37 @@ class StateCollector(Collector):
                    fam: dict[str, Any]) -> None:
         t, p = pv.topic, str(pv.partition)
         eng = pv.engine
-        fam["segments"].add_metric([t, p], len(eng.segments))
+        fam["segments"].add_metric([t, p], eng.segment_count)
         fam["evicted"].add_metric([t, p], eng.evicted)
         fam["threshold"].add_metric([t, p, "shiryaev_roberts"], eng.threshold)
         if pv.lag is not None:
             fam["lag"].add_metric([t, p], max(0, pv.lag))
         groups: dict[str, list[Any]] = {}
-        for name, model in eng.segments.items():
+        for name, model in eng.views():
             groups.setdefault(bounded_label(name) if name in named else OTHER, []).append(model)
         for label, models in groups.items():
             key = [t, p, label]
             fam["events"].add_metric(key, sum(m.seen for m in models))
             fam["outliers"].add_metric(key, sum(m.outliers for m in models))
-            fam["stat"].add_metric([*key, "shiryaev_roberts"],
-                                   max(m.detector.statistic for m in models))
-            fam["alarms"].add_metric([*key, "shiryaev_roberts"],
-                                     sum(m.detector.alarms for m in models))
+            detector = models[0].detector
+            fam["stat"].add_metric([*key, detector],
+                                   max(m.statistic for m in models))
+            fam["alarms"].add_metric([*key, detector],
+                                     sum(m.alarms for m in models))
             fam["state"].add_metric(key, float(any(m.drifting for m in models)))
-            ready = [m for m in models if m.reference is not None]
-            snaps = [m.gauge_snapshot() for m in ready]
+            ready = [m for m in models if m.ready]
+            snaps = [m.gauges() for m in ready]
             n = max(1, len(snaps))
             fam["shift"].add_metric(key, sum(s["centroid_shift"] for s in snaps) / n)
             fam["occ"].add_metric(key, sum(s["occupancy_divergence"] for s in snaps) / n)
-            fam["rate"].add_metric(key, sum(m.gauges.outlier_rate() for m in models)
+            fam["rate"].add_metric(key, sum(m.window_outlier_rate for m in models)
                                    / max(1, len(models)))
             refs = [m.reference for m in ready if m.reference is not None]
-            if ready:  # the coarsest calibration among the segments behind this label
-                fam["floor"].add_metric(key, max(m.reservoir.floor for m in ready))
-            fam["centroids"].add_metric(key, sum(r.k for r in refs))
-            fam["weight"].add_metric(key, float(sum(r.weights.sum() for r in refs)))
+            floors = [m.p_value_floor for m in ready if m.p_value_floor is not None]
+            if floors:  # the coarsest calibration among the segments behind this label
+                fam["floor"].add_metric(key, max(floors))
+            fam["centroids"].add_metric(key, sum(r.centroids for r in refs))
+            fam["weight"].add_metric(key, sum(r.weight for r in refs))
             times = [r.last_time for r in refs if r.last_time is not None]
             if times:
                 fam["age"].add_metric(key, max(0.0, now - min(times)))

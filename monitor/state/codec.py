@@ -16,9 +16,10 @@ import orjson
 
 from monitor.errors import DecodeError
 
-MAGIC = b"MON3"  # the format marker: bumped when the state layout changes (2: list columns
+MAGIC = b"MON4"  # the format marker: bumped when the state layout changes (2: list columns
 # in the segments' pending learning blocks; 3: per-field evidence, its calibration pools,
-# the segment's seed)
+# the segment's seed; 4: per-field text evidence, and the drift detector's unused peak
+# dropped)
 _ARRAY, _INT, _TUPLE = "__nd__", "__int__", "__tuple__"
 
 

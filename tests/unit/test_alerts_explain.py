@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from monitor.decode import decode_record
-from monitor.drift.gauges import RECENT, WindowGauges
 from monitor.events import Event
 from monitor.pipeline import Pipeline
+from monitor.score.drift.gauges import RECENT, WindowGauges
 from monitor.sinks.alerts.explain import RecentFields
 from monitor.state.codec import decode_state, encode_state
 from tests.unit.test_observer_alerts import config, record

@@ -1,7 +1,7 @@
 import numpy as np
 
-from monitor.drift.gauges import WindowGauges, js_divergence
-from monitor.drift.martingale import ShiryaevRoberts, threshold_for
+from monitor.score.drift.gauges import WindowGauges, js_divergence
+from monitor.score.drift.martingale import ShiryaevRoberts, threshold_for
 
 
 def test_quiet_on_uniform_p_values() -> None:
@@ -39,7 +39,7 @@ def test_window_gauges_name_grown_and_shrunk_clusters() -> None:
 
 
 def test_update_many_is_the_recurrence_with_the_mixture_bet() -> None:
-    from monitor.drift.martingale import mixture_bet
+    from monitor.score.drift.martingale import mixture_bet
 
     rng = np.random.default_rng(8)
     ps = np.concatenate([rng.random(300), rng.random(60) ** 6, [0.0, 1.0, 1e-15]]).tolist()

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.embed import profiles
-from monitor.embed.profiles import built_model, fingerprint, load_text_model, require
+from monitor.embed import build
+from monitor.embed.build import built_model, fingerprint, require
+from monitor.embed.profiles import load_text_model
 from monitor.errors import ConfigError, FatalError
 from tests.datasets import CACHE
 
@@ -56,8 +57,8 @@ def test_unknown_profile_is_a_config_error() -> None:
 
 def test_missing_optional_package_names_it_with_an_install_hint(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    real = profiles.importlib.util.find_spec
-    monkeypatch.setattr(profiles.importlib.util, "find_spec",
+    real = build.importlib.util.find_spec
+    monkeypatch.setattr(build.importlib.util, "find_spec",
                         lambda name, *a: None if name in {"onnxruntime", "model2vec"}
                         else real(name, *a))
     with pytest.raises(ConfigError, match=r"'onnx-int8' needs .*onnxruntime.*pip install"):

@@ -11,14 +11,14 @@ import pytest
 
 from monitor.config import DriftConfig, NumericField, ScoreConfig, parse_config
 from monitor.decode import decode_json
-from monitor.drift.gauges import WindowGauges
-from monitor.drift.martingale import ShiryaevRoberts
 from monitor.embed.fields import HOUR, FieldLayout, FieldValues
 from monitor.embed.tabular import RobustScaler, TabularEncoder
 from monitor.errors import DecodeError
 from monitor.events import Event
 from monitor.pipeline import Pipeline
 from monitor.score.calibration import CalibrationReservoir
+from monitor.score.drift.gauges import WindowGauges
+from monitor.score.drift.martingale import ShiryaevRoberts
 from monitor.score.evidence import FieldEvidence
 from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference

@@ -76,16 +76,13 @@ def deviating_features(event: Event, pipeline: Pipeline, top: int = 3,
     Field names and z-scores say why without saying what: the event's own value is added
     only for fields in `allow` (``alerts.allow_fields``), so no value leaks by default.
     """
-    tab = pipeline.encoder.tabular
-    if tab is None or not tab.numeric:
-        return []
     out: list[dict[str, Any]] = []
-    for j, f in enumerate(tab.numeric):
+    for f in pipeline.numeric_scales():
         x = event.numeric.get(f.name, math.nan)
         if math.isnan(x):
             continue
         v = float(signed_log(x)) if f.log else x  # type: ignore[arg-type]
-        z = (v - tab.scaler.center[j]) / tab.scaler.spread[j]
+        z = (v - f.center) / f.spread
         item: dict[str, Any] = {"field": f.name, "z": round(float(z), 2)}
         if f.name in allow:
             item["value"] = x
@@ -96,9 +93,8 @@ def deviating_features(event: Event, pipeline: Pipeline, top: int = 3,
 def outlier_alert(topic: str, event: Event, s: Score, pipeline: Pipeline, now: float,
                   allow: Collection[str] = (), memory: RecentFields | None = None) -> Alert:
     """One outlier; the sink groups a storm of them into counted notifications."""
-    model = pipeline.engine.segments.get(s.segment)
-    ref = model.reference if model is not None else None
-    exemplars = list(ref.exemplars[s.centroid]) if ref is not None and s.centroid >= 0 else []
+    view = pipeline.engine.view(s.segment)
+    exemplars = view.exemplars(s.centroid) if view is not None else []
     return explain_outlier(
         topic, s, now, exemplars=exemplars,
         exemplar_events=memory.describe(topic, exemplars) if memory is not None else None,

@@ -7,6 +7,7 @@ how far the window's mass moved, which clusters grew or shrank, and the outlier 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,8 @@ class WindowGauges:
         self.recent_ids: deque[str] = deque(maxlen=max(recent, examples))
         self.recent_centroids: deque[int] = deque(maxlen=max(recent, examples))
 
-    def update(self, centroids: list[int], outliers: list[bool], ids: list[str]) -> None:
+    def update(self, centroids: Sequence[int], outliers: Sequence[bool],
+               ids: Sequence[str]) -> None:
         self.centroids.extend(centroids)
         self.flags.extend(outliers)
         self.recent_ids.extend(ids)

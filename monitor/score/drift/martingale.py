@@ -59,7 +59,6 @@ class ShiryaevRoberts:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self.statistic = 0.0
-        self.peak = 0.0
         self.alarms = 0
 
     def update(self, p: float) -> bool:
@@ -69,7 +68,7 @@ class ShiryaevRoberts:
     def update_many(self, ps: list[float]) -> list[tuple[int, float]]:
         """R_n = (1 + R_{n-1})·g(p_n) for each p-value in order; returns (position,
         statistic) of each crossing. `mixture_bet` is inlined: this runs once per event."""
-        r, peak, c = self.statistic, self.peak, self.threshold
+        r, c = self.statistic, self.threshold
         log, floor = math.log, _P_FLOOR
         crossings: list[tuple[int, float]] = []
         for i, p in enumerate(ps):
@@ -77,22 +76,18 @@ class ShiryaevRoberts:
             lnp = log(p)
             g = 0.5 if abs(lnp) < 1e-6 else (1.0 - p + p * lnp) / (p * lnp * lnp)
             r = (1.0 + r) * g
-            if r > peak:
-                peak = r
             if r >= c:
                 self.alarms += 1
-                peak = r
                 crossings.append((i, r))
                 r = 0.0
-        self.statistic, self.peak = r, peak
+        self.statistic = r
         return crossings
 
     def state_dict(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "statistic": self.statistic,
-                "peak": self.peak, "alarms": self.alarms}
+                "alarms": self.alarms}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.threshold = float(state["threshold"])
         self.statistic = float(state["statistic"])
-        self.peak = float(state["peak"])
         self.alarms = int(state["alarms"])
