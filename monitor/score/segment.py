@@ -15,14 +15,15 @@ import numpy.typing as npt
 
 from monitor.config import DriftConfig, ScoreConfig
 from monitor.embed.fields import FieldLayout, FieldValues, empty
-from monitor.score.batch import Scored, combined_score, score_chunks, warming
+from monitor.score.batch import Scored, score_chunks, warming
 from monitor.score.calibration import CalibrationReservoir
 from monitor.score.drift.watch import Alarm, DriftWatch
 from monitor.score.evidence import FieldEvidence
+from monitor.score.field_learning import calibrate_fields, learn_fields
 from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference, auto_k, decay_factor
 from monitor.score.segment_state import ARRAYS, load_segment_state, segment_state
-from monitor.score.text_fields import TextEvidence, leave_one_out
+from monitor.score.text_fields import TextEvidence
 
 Matrix = npt.NDArray[np.float32]
 
@@ -115,22 +116,8 @@ class SegmentModel:
         held = None
         if self.evidence is not None:
             values = values if values is not None else empty(n)
-            self.evidence.fit(values.take(fit_rows))
             held = values.take(cal)
-            cols = self.evidence.numeric_z(held)
-            lead = []
-            if self.text is not None:
-                assert values.text is not None
-                lead = [self.text.fit(values.text[fit_rows], values.text[cal], k, self.seed,
-                                      trim)]
-            else:
-                cols = np.column_stack([scores, cols])
-            for j, pool in enumerate(self.pools):
-                pool.add(cols[:, j])
-            # each held-out row against the others: its pooled p-values leave it out
-            loo = [leave_one_out(pool.sorted, cols[:, j]) for j, pool in enumerate(self.pools)]
-            scores = combined_score(np.column_stack([*lead, *loo, self.evidence.count_p(held)]),
-                                    self.cfg.combine_below)
+            scores = calibrate_fields(self, values, fit_rows, cal, scores, k, trim)
         self.reservoir.add(scores)
         # fold in the held-out rows the way learning would: those above learn_p
         bar = max(self.cfg.alpha, self.cfg.learn_p) if from_stream else 0.0
@@ -263,17 +250,7 @@ class SegmentModel:
             seen = pairs[fraud & has, 1]
             self.known[2:] += [len(seen), -np.log(np.maximum(seen, 1e-300)).sum()]
         if self.evidence is not None and values is not None:
-            cols, pooled = np.vstack(p["columns"]), np.vstack(p["pooled"])
-            for j, pool in enumerate(self.pools):
-                pool.calibrate(cols[normal, j], pooled[normal, j] <= bar, bar, self.rng)
-            # from every event that is no outlier: a looser bar than the centroids' learn_p,
-            # so a new value at volume becomes common (only an outlier is kept out)
-            self.evidence.learn(values.take(np.flatnonzero(normal & (pv > alpha))), lam)
-            if self.text is not None and values.text is not None:
-                t = np.vstack(p["text"])
-                width = len(self.text.names)
-                self.text.calibrate(t[normal, :width], t[normal, width:-1], t[normal, -1],
-                                    bar, self.rng)
+            learn_fields(self, p, values, normal, pv > alpha, bar, lam)
         if self.refitting:
             self._shadow(x[normal], [ids[i] for i in np.flatnonzero(normal)],
                          None if values is None else values.take(np.flatnonzero(normal)))
