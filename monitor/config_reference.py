@@ -6,6 +6,7 @@ test checks the README carries exactly this text, so the documentation cannot dr
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any, get_origin
@@ -22,9 +23,8 @@ END = "<!-- config-reference:end -->"
 def _type(annotation: Any) -> str:
     plain = isinstance(annotation, type) and get_origin(annotation) is None
     text = annotation.__name__ if plain else str(annotation)
-    return (text.replace("typing.", "").replace("monitor.config.", "")
-            .replace("monitor.source.kafka_config.", "").replace("pydantic.types.", "")
-            .replace("monitor.sinks.alerts.config.", "").replace("|", "\\|"))
+    text = re.sub(r"\bmonitor\.config\.(?:\w+\.)?", "", text)  # a section's module path
+    return text.replace("typing.", "").replace("pydantic.types.", "").replace("|", "\\|")
 
 
 def _default(field: Any) -> str:
