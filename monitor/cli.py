@@ -59,7 +59,7 @@ def _print_summary(report: dict[str, Any], out: TextIO | None = None) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from monitor.pipeline import Pipeline
-    from monitor.replay import replay
+    from monitor.tools.replay import replay
 
     cfg = _with_label(load_config(args.config), args.label_field, args.positive)
     pipeline = Pipeline.build(cfg)
@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The daemon on an embedded broker with the built-in synthetic stream; or, with
     `--write-example DIR`, only write a small example for `monitor replay`."""
     if args.write_example is not None:
-        from monitor.demo import write_example
+        from monitor.tools.demo import write_example
 
         paths = write_example(args.write_example, args.seed)
         for what, path in paths.items():
@@ -95,8 +95,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"next: monitor replay {paths['stream']} --config {paths['config']} "
               f"--reference {paths['reference']}")
         return 0
-    from monitor.demo import run_demo
     from monitor.lifecycle import install_signals
+    from monitor.tools.demo import run_demo
 
     stop = threading.Event()
     install_signals(stop, 30.0)
@@ -127,8 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """End-to-end throughput against the raw model and a naive loop; JSON report."""
-    from monitor import bench, bench_data, bench_report
     from monitor.lifecycle import install_signals
+    from monitor.tools import bench, bench_data, bench_report
 
     stop = threading.Event()
     install_signals(stop, 30.0)

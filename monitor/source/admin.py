@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from monitor.config import KafkaConfig
 from monitor.errors import FatalError
-from monitor.source.kafka_config import KafkaConfig
 
 log = logging.getLogger(__name__)
 

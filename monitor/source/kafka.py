@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from monitor.config import KafkaConfig
 from monitor.errors import FatalError
-from monitor.source.kafka_config import KafkaConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

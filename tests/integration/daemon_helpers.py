@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor.source.admin import create_topics
 from monitor.state.snapshot import Snapshot
-from monitor.synthetic import generate
+from monitor.tools.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from daemon_helpers import ROOT, free_port, write_config
 
-from monitor.demo import summary_lines
 from monitor.events import DriftAlarm
 from monitor.stats import Stats
-from monitor.synthetic import Truth
+from monitor.tools.demo import summary_lines
+from monitor.tools.synthetic import Truth
 
 pytestmark = [pytest.mark.slow]
 

@@ -222,7 +222,7 @@ def test_monitor_health_check_and_stop_grace_fit_the_daemon() -> None:
 
 def test_producer_command_parses_and_feeds_the_monitors_topic() -> None:
     svc = SERVICES["producer"]
-    assert svc["entrypoint"] == ["python", "-m", "monitor.source.produce"]
+    assert svc["entrypoint"] == ["python", "-m", "monitor.tools.produce"]
     args = produce.build_parser().parse_args(svc["command"])
     cfg = monitor_config()
     assert args.bootstrap == cfg.kafka.bootstrap_servers

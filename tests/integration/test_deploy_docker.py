@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import parse_config
-from monitor.source.kafka_config import HttpConfig
+from monitor.config import HttpConfig, parse_config
 from tests.integration.deploy_helpers import DEPLOY, ROOT, load_all, load_yaml, require_routes
 
 DOCKERFILE = DEPLOY / "Dockerfile"

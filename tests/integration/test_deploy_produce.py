@@ -1,4 +1,4 @@
-"""The compose stack's demo producer (`python -m monitor.source.produce`) against the real
+"""The compose stack's demo producer (`python -m monitor.tools.produce`) against the real
 embedded broker on 127.0.0.1, and its pacing on a fake clock."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from monitor.config import load_config
 from monitor.decode import decode_json
 from monitor.errors import DecodeError
 from monitor.source.embedded import EmbeddedBroker
-from monitor.source.produce import Pacer
+from monitor.tools.produce import Pacer
 from tests.integration.daemon_helpers import (
     ROOT,
     DaemonProcess,
@@ -32,7 +32,7 @@ def _produce(bootstrap: str, topic: str, events: int,
              chunk: int) -> subprocess.CompletedProcess[str]:
     """The compose stack's producer, as a process, unpaced."""
     return subprocess.run(
-        [sys.executable, "-m", "monitor.source.produce", "--bootstrap", bootstrap,
+        [sys.executable, "-m", "monitor.tools.produce", "--bootstrap", bootstrap,
          "--topic", topic, "--events", str(events), "--rate", "0", "--chunk", str(chunk),
          "--connect-timeout", "20"],
         cwd=ROOT, capture_output=True, text=True, timeout=90)
@@ -63,7 +63,7 @@ def test_produces_exactly_n_keyed_records_with_unique_ids(broker: EmbeddedBroker
 
 def test_unreachable_broker_fails_within_the_connect_timeout() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "monitor.source.produce", "--bootstrap",
+        [sys.executable, "-m", "monitor.tools.produce", "--bootstrap",
          f"127.0.0.1:{free_port()}", "--topic", "t", "--events", "5", "--connect-timeout", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "no broker" in out.stderr

@@ -22,7 +22,7 @@ import yaml
 from alerts_helpers import Receiver
 from daemon_helpers import DaemonProcess, free_port, new_topic, produce, unique, wait_until
 
-from monitor.synthetic import DEMO_CONFIG, generate
+from monitor.tools.synthetic import DEMO_CONFIG, generate
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.slow

@@ -20,9 +20,9 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.pipeline import Pipeline
-from monitor.replay import replay
 from monitor.report import ReplayCollector, write_html
-from monitor.synthetic import DEMO_CONFIG, generate
+from monitor.tools.replay import replay
+from monitor.tools.synthetic import DEMO_CONFIG, generate
 from tests.fakes import HashingTextModel
 from tests.tools import require_tool
 

@@ -14,7 +14,7 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.pipeline import Pipeline
-from monitor.replay import replay
+from monitor.tools.replay import replay
 from tests.datasets import PrecomputedTextModel, clinc150, embed_texts, write_jsonl
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]

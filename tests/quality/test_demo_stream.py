@@ -22,7 +22,7 @@ from monitor.decode import decode_json
 from monitor.errors import DecodeError
 from monitor.events import DriftAlarm, Event, Score
 from monitor.pipeline import Pipeline
-from monitor.synthetic import CATEGORIES, DEMO_CONFIG, DRIFT_CATEGORIES, FRAUD, generate
+from monitor.tools.synthetic import CATEGORIES, DEMO_CONFIG, DRIFT_CATEGORIES, FRAUD, generate
 from tests.datasets import PrecomputedTextModel, embed_texts
 
 pytestmark = [pytest.mark.slow]

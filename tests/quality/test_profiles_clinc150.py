@@ -17,7 +17,7 @@ import pytest
 from monitor.config import parse_config
 from monitor.embed import TextModel
 from monitor.pipeline import Pipeline
-from monitor.replay import replay
+from monitor.tools.replay import replay
 from tests.datasets import CACHE, PrecomputedTextModel, clinc150, embed_texts, write_jsonl
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]

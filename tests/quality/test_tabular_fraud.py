@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from monitor.config import parse_config
-from monitor.evaluate import auroc
 from monitor.pipeline import Pipeline
-from monitor.replay import replay
+from monitor.tools.evaluate import auroc
+from monitor.tools.replay import replay
 from tests.datasets import need
 from tests.quality.baselines import isolation_forest_scores, river_hst_scores
 

@@ -6,7 +6,7 @@ import random
 
 import httpx
 
-from monitor.sinks.alerts.config import AlertsConfig, ReceiverConfig
+from monitor.config import AlertsConfig, ReceiverConfig
 from monitor.sinks.alerts.delivery import NOTIFICATION_ID_HEADER, Sender, retry_delay
 from monitor.sinks.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 

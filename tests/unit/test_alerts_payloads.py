@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from monitor.config import AlertsConfig
 from monitor.events import Score
 from monitor.observer import explain_outlier
-from monitor.sinks.alerts.config import AlertsConfig
 from monitor.sinks.alerts.payloads import SCHEMA, alertmanager, document, render, slack
 from monitor.sinks.alerts.router import Notification
 

@@ -8,9 +8,9 @@ import random
 import pytest
 from pydantic import ValidationError
 
+from monitor.config import AlertsConfig, ReceiverConfig
 from monitor.events import Alert, Score
 from monitor.observer import explain_outlier
-from monitor.sinks.alerts.config import AlertsConfig, ReceiverConfig
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.router import AlertRouter, Notification, fingerprint
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import ReceiverConfig
 from monitor.errors import ConfigError
-from monitor.sinks.alerts.config import ReceiverConfig
 from monitor.sinks.alerts.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -9,16 +9,16 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.config import DriftConfig, ScoreConfig
-from monitor.config_reference import render
 from monitor.events import Event
 from monitor.score.engine import Engine
 from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
+from monitor.tools.config_reference import render
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_config_reference_is_current() -> None:
-    assert render() in README, "run: python -m monitor.config_reference --write README.md"
+    assert render() in README, "run: python -m monitor.tools.config_reference --write README.md"
 
 
 def _exported() -> dict[str, tuple[str, frozenset[str]]]:

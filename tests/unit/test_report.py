@@ -12,9 +12,9 @@ import numpy as np
 from monitor.cli import main
 from monitor.config import parse_config
 from monitor.pipeline import Pipeline
-from monitor.replay import replay
 from monitor.report import ReplayCollector, write_html
-from monitor.synthetic import CATEGORIES, DEMO_CONFIG, DRIFT_CATEGORIES, FRAUD, generate
+from monitor.tools.replay import replay
+from monitor.tools.synthetic import CATEGORIES, DEMO_CONFIG, DRIFT_CATEGORIES, FRAUD, generate
 from tests.fakes import HashingTextModel
 
 SECRETS = {"receiver secret": "hunter2-secret-value", "header": "Bearer tok-999-header",

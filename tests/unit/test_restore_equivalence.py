@@ -20,7 +20,7 @@ from monitor.errors import DecodeError
 from monitor.events import DriftAlarm, Event, Score
 from monitor.pipeline import Pipeline
 from monitor.state.codec import decode_state, encode_state
-from monitor.synthetic import DEMO_CONFIG, generate
+from monitor.tools.synthetic import DEMO_CONFIG, generate
 from tests.fakes import HashingTextModel
 
 BATCH = 50

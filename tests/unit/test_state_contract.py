@@ -24,7 +24,7 @@ from monitor.score.fraud import FraudPrototypes
 from monitor.score.reference import CentroidReference
 from monitor.score.segment import SegmentModel
 from monitor.state.codec import decode_state, encode_state
-from monitor.synthetic import DEMO_CONFIG, generate
+from monitor.tools.synthetic import DEMO_CONFIG, generate
 from tests.fakes import HashingTextModel
 
 RNG = np.random.default_rng(0)

@@ -4,7 +4,7 @@ Public surface: `AlertSink` (submit / pump / start / stop / flush / checkpoint a
 per-receiver `counters`), `AlertsConfig`, `ReceiverConfig`, and `verify` for receivers.
 """
 
-from monitor.sinks.alerts.config import AlertsConfig, ReceiverConfig
+from monitor.config import AlertsConfig, ReceiverConfig
 from monitor.sinks.alerts.payloads import SCHEMA
 from monitor.sinks.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from monitor.sinks.alerts.sink import AlertSink, ReceiverCounters

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
-from monitor.sinks.alerts.config import AlertsConfig, ReceiverConfig
+from monitor.config import AlertsConfig, ReceiverConfig
 from monitor.sinks.alerts.payloads import JSON, render
 from monitor.sinks.alerts.signing import sign
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.config import AlertsConfig
 from monitor.events import Alert
-from monitor.sinks.alerts.config import AlertsConfig
 
 BUCKETS = 10
 RESOLVE_RATIO = 0.5  # resolved below this share of the firing threshold (hysteresis)

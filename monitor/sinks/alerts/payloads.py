@@ -26,7 +26,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from monitor.sinks.alerts.config import AlertsConfig
+from monitor.config import AlertsConfig
 from monitor.sinks.alerts.router import Notification
 
 SCHEMA = "monitor.alerts/v1"

@@ -21,8 +21,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from monitor.config import AlertsConfig
 from monitor.events import Alert
-from monitor.sinks.alerts.config import AlertsConfig
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.redact import redact
 

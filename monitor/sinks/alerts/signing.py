@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from monitor.config import ReceiverConfig
 from monitor.errors import ConfigError
-from monitor.sinks.alerts.config import ReceiverConfig
 
 log = logging.getLogger(__name__)
 

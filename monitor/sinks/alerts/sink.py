@@ -20,8 +20,8 @@ from types import TracebackType
 
 import httpx
 
+from monitor.config import AlertsConfig
 from monitor.events import Alert
-from monitor.sinks.alerts.config import AlertsConfig
 from monitor.sinks.alerts.delivery import Sender, retry_delay
 from monitor.sinks.alerts.outbox import Outbox
 from monitor.sinks.alerts.payloads import document

@@ -1,9 +1,9 @@
 """A rate-limited producer of the synthetic transaction stream (the compose stack's demo feed).
 
-    python -m monitor.source.produce --bootstrap kafka:9092 --topic transactions \\
+    python -m monitor.tools.produce --bootstrap kafka:9092 --topic transactions \\
         --events 100000 --rate 50
 
-The stream is `monitor.synthetic.generate()` in chunks: each chunk warms up on five normal
+The stream is `monitor.tools.synthetic.generate()` in chunks: each chunk warms up on five normal
 categories, then drifts (half the traffic moves to new categories), with fraud bursts and a
 few poison lines, so a long run shows drift alarms firing and resolving again. Ids are
 made unique across chunks, timestamps are the send time (unless `--keep-timestamps`), and
@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from monitor.synthetic import generate
+from monitor.tools.synthetic import generate
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _settle(futures: list[Any]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m monitor.source.produce",
+    p = argparse.ArgumentParser(prog="python -m monitor.tools.produce",
                                 description=__doc__.split("\n\n", 1)[0])
     p.add_argument("--bootstrap", required=True, help="HOST:PORT[,HOST:PORT]")
     p.add_argument("--topic", required=True)

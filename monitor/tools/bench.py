@@ -10,7 +10,7 @@ time: embed it alone, score it). Stage times come from wrapping the daemon's par
 Latency is per event, from the moment a poll first returned records of its batch to the
 moment its scored record was handed to the producer (events are produced before the
 daemon starts, so time spent queued in the topic is not counted). The table and the
-README numbers are printed by `monitor.bench_report`.
+README numbers are printed by `monitor.tools.bench_report`.
 """
 
 from __future__ import annotations
@@ -27,21 +27,21 @@ import orjson
 from prometheus_client import generate_latest
 
 from monitor.app import Daemon, load_text_model
-from monitor.bench_data import (
+from monitor.config import MonitorConfig, parse_config
+from monitor.decode import decode_json
+from monitor.embed import TextModel
+from monitor.errors import FatalError
+from monitor.score.engine import Engine
+from monitor.source.admin import create_topics
+from monitor.source.embedded import EmbeddedBroker
+from monitor.tools.bench_data import (
     engine_cost,
     fields_config,
     full_text,
     generate_lines,
     rss_mb,
 )
-from monitor.config import MonitorConfig, parse_config
-from monitor.decode import decode_json
-from monitor.demo import Progress
-from monitor.embed import TextModel
-from monitor.errors import FatalError
-from monitor.score.engine import Engine
-from monitor.source.admin import create_topics
-from monitor.source.embedded import EmbeddedBroker
+from monitor.tools.demo import Progress
 
 TOPIC = "bench.events"
 

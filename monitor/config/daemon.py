@@ -1,4 +1,4 @@
-"""Configuration of the Kafka daemon: broker, topics, checkpoints and the HTTP endpoints.
+"""Configuration of the Kafka daemon: broker, topics, checkpoints, HTTP endpoints, metrics.
 
 Security settings pass through to kafka-python unchanged; secrets can come from the
 environment (``MONITOR__KAFKA__SASL_PLAIN_PASSWORD``) or a file (``file:/run/secrets/x``).
@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from monitor.config.base import Section, read_secret
 
 EMBEDDED = "embedded"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
 
 def check_address(server: str) -> None:
@@ -53,7 +50,7 @@ def check_address(server: str) -> None:
         raise ValueError(f"{server!r}: the port must be a number from 1 to 65535")
 
 
-class KafkaConfig(_Model):
+class KafkaConfig(Section):
     """Where events come from and where results go."""
 
     bootstrap_servers: str | list[str] = Field(
@@ -102,13 +99,7 @@ class KafkaConfig(_Model):
     @field_validator("sasl_plain_password", "ssl_password", mode="before")
     @classmethod
     def _from_file(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.startswith("file:"):
-            try:
-                return Path(value[5:]).read_text().strip()
-            except OSError as err:  # a ValueError becomes a validation error with its path
-                raise ValueError(f"cannot read secret file {value[5:]}: {err.strerror}"
-                                 ) from None
-        return value
+        return read_secret(value)  # a ValueError becomes a validation error with its path
 
     @model_validator(mode="after")
     def _topics_or_pattern(self) -> KafkaConfig:
@@ -164,7 +155,7 @@ class KafkaConfig(_Model):
         return opts
 
 
-class CheckpointConfig(_Model):
+class CheckpointConfig(Section):
     """When state becomes durable and offsets are committed."""
 
     every_events: int = Field(5_000, gt=0)
@@ -175,8 +166,8 @@ class CheckpointConfig(_Model):
     shutdown_timeout_s: float = Field(30.0, gt=0)
 
 
-class HttpConfig(_Model):
-    """The daemon's HTTP endpoints (/healthz, /readyz; /metrics later)."""
+class HttpConfig(Section):
+    """The daemon's HTTP endpoints: /metrics, /healthz, /readyz, /status and the page at /."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -187,3 +178,10 @@ class HttpConfig(_Model):
                              "timeout: a slow or vanished client is dropped after it")
     max_connections: int = Field(32, gt=0, description="connections served at once; "
                                  "past it a quick 503")
+
+
+class MetricsConfig(Section):
+    """Prometheus exposition (served by the HTTP server, see `http`)."""
+
+    segment_cap: int = Field(20, ge=2, description="segment label values at most; the "
+                             "busiest keep their names, the rest become \"other\"")

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from monitor.config.base import Section
 
 Kind = Literal["drift", "outlier", "operational"]
 ALL_KINDS: tuple[Kind, ...] = ("drift", "outlier", "operational")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
-
-
-class ReceiverConfig(_Model):
+class ReceiverConfig(Section):
     """One named destination for notifications.
 
     A secret is taken from `secret` (literal; ``file:/path`` works through the main config
@@ -43,7 +41,7 @@ class ReceiverConfig(_Model):
     rate_limit_window_seconds: float = Field(60.0, gt=0)
 
 
-class AlertsConfig(_Model):
+class AlertsConfig(Section):
     """Grouping, deduplication, rate limiting and the durable outbox's retry policy."""
 
     receivers: tuple[ReceiverConfig, ...] = ()

@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from monitor.config import MonitorConfig
 from monitor.errors import DecodeError
-from monitor.evaluate import auroc, quality_report
 from monitor.events import DriftAlarm, Event
 from monitor.pipeline import Pipeline
 from monitor.source.files import count_lines, decode_raw, read_raw
+from monitor.tools.evaluate import auroc, quality_report
 
 if TYPE_CHECKING:
     from monitor.report.collect import ReplayCollector

@@ -25,7 +25,7 @@ from monitor.errors import FatalError
 from monitor.source.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
 from monitor.stats import Stats
-from monitor.synthetic import DEMO_CONFIG, Truth, generate
+from monitor.tools.synthetic import DEMO_CONFIG, Truth, generate
 
 TOPIC = "demo.transactions"
 FIRST = 20_000  # events produced up front when no --events bound is given

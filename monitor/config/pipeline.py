@@ -1,40 +1,23 @@
-"""One frozen, typed configuration tree, read once at start-up and passed down.
-
-Unknown keys are errors (with their dotted path). Environment variables override the file
-for deployment: ``MONITOR__SCORE__ALPHA=0.01`` sets ``score.alpha``; values are parsed as
-YAML scalars, so ``true``, ``12`` and ``[a, b]`` work. A value ``file:/path`` on a key whose
-name ends in ``password``, ``secret`` or ``token`` is read from that file.
-"""
+"""The sections the pipeline reads: which fields feed the embedding, the encoders, the
+reference and calibration per segment, and drift detection."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from monitor.errors import ConfigError
-from monitor.sinks.alerts.config import AlertsConfig
-from monitor.source.kafka_config import CheckpointConfig, HttpConfig, KafkaConfig
-
-ENV_PREFIX = "MONITOR__"
+from monitor.config.base import Section
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
-
-
-class NumericField(_Model):
+class NumericField(Section):
     """A numeric input field; `log` applies sign(x)·log1p(|x|) first (heavy-tailed amounts)."""
 
     name: str = Field(description="field name in the event")
     log: bool = Field(False, description="apply sign(x)·log1p(|x|) before scaling")
 
 
-class FieldsConfig(_Model):
+class FieldsConfig(Section):
     """Which fields of an event feed which block of the embedding."""
 
     id: str | None = Field(None, description="id field; absent -> the line/offset number")
@@ -75,7 +58,7 @@ class FieldsConfig(_Model):
         return self
 
 
-class EmbedConfig(_Model):
+class EmbedConfig(Section):
     """Encoders. `model` is a local directory or "default" (the bundled all-MiniLM-L6-v2)."""
 
     model: str = Field("default", description='local sentence-transformers folder, or '
@@ -97,7 +80,7 @@ class EmbedConfig(_Model):
     robust_window: int = Field(20_000, gt=10, description="values kept per numeric for median/IQR")
 
 
-class ScoreConfig(_Model):
+class ScoreConfig(Section):
     """Reference centroids, calibration and known-fraud prototypes, per segment."""
 
     alpha: float = Field(0.001, gt=0, lt=1, description="outlier when p-value <= alpha "
@@ -161,7 +144,7 @@ class ScoreConfig(_Model):
     seed: int = Field(0, description="seeds k-means and the p-value randomisation")
 
 
-class DriftConfig(_Model):
+class DriftConfig(Section):
     """Anytime-valid drift detection and the descriptive window gauges."""
 
     false_alarm_probability: float = Field(
@@ -175,103 +158,3 @@ class DriftConfig(_Model):
         False, description="after a confirmed drift, gather the next `score.warmup` events "
         "(scoring them with the old state meanwhile) and refit on them; off by default: "
         "an attack that sets off the alarm would become the new normal")
-
-
-class MetricsConfig(_Model):
-    """Prometheus exposition (served by the HTTP server, see `http`)."""
-
-    segment_cap: int = Field(20, ge=2, description="segment label values at most; the "
-                             "busiest keep their names, the rest become \"other\"")
-
-
-class MonitorConfig(_Model):
-    """The whole configuration tree."""
-
-    fields: FieldsConfig
-    embed: EmbedConfig = EmbedConfig()
-    score: ScoreConfig = ScoreConfig()
-    drift: DriftConfig = DriftConfig()
-    alerts: AlertsConfig = AlertsConfig()
-    metrics: MetricsConfig = MetricsConfig()
-    kafka: KafkaConfig = KafkaConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    http: HttpConfig = HttpConfig()
-
-
-def _format_error(err: ValidationError) -> str:
-    """One line per offending key (one line in all for a single mistake)."""
-    lines = []
-    for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(root)"
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        lines.append(f"{path}: {msg}")
-    if len(lines) == 1:
-        return f"invalid configuration: {lines[0]}"
-    return "invalid configuration:\n  " + "\n  ".join(lines)
-
-
-def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
-    node = tree
-    for key in path[:-1]:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = {}
-            node[key] = child
-        node = child
-    node[path[-1]] = value
-
-
-def _secret_from_file(key: str, value: Any) -> Any:
-    secretish = key.endswith(("password", "secret", "token"))
-    if secretish and isinstance(value, str) and value.startswith("file:"):
-        try:
-            return Path(value[5:]).read_text().strip()
-        except OSError as err:
-            raise ConfigError(f"{key}: cannot read secret file {value[5:]}: {err.strerror}"
-                              ) from None
-    return value
-
-
-def apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Overlay ``MONITOR__A__B=value`` variables onto a raw config tree.
-
-    >>> apply_env({"score": {"alpha": 0.001}}, {"MONITOR__SCORE__ALPHA": "0.01"})
-    {'score': {'alpha': 0.01}}
-    """
-    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(tree)) or {}
-    for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
-            continue
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        _set_path(out, path, _secret_from_file(path[-1], value))
-    return out
-
-
-def parse_config(tree: Mapping[str, Any], env: Mapping[str, str] | None = None) -> MonitorConfig:
-    """Validate a raw tree (plus environment overrides) into a `MonitorConfig`."""
-    raw = apply_env(dict(tree), env if env is not None else {})
-    try:
-        return MonitorConfig.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(_format_error(err)) from None
-
-
-def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> MonitorConfig:
-    """Read a YAML file (or nothing) and the process environment into a `MonitorConfig`."""
-    tree: Any = {}
-    if path is not None:
-        try:
-            tree = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as err:
-            raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config {path} is not valid YAML: {err}") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"config {path} must be a mapping at the top level")
-    return parse_config(tree, dict(os.environ) if env is None else env)
