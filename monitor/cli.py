@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The daemon (`kafka.bootstrap_servers: embedded` starts a local broker first)."""
     from monitor.app import Daemon, load_text_model
     from monitor.lifecycle import install_signals
-    from monitor.source.admin import create_topics
+    from monitor.sinks.admin import create_topics
     from monitor.source.embedded import EmbeddedBroker
 
     cfg = load_config(args.config)

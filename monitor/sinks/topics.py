@@ -14,8 +14,8 @@ import orjson
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
-from monitor.errors import FatalError
 from monitor.events import Score
+from monitor.kafka_clients import check_futures
 
 # Dead-letter headers (values are UTF-8 text)
 H_REASON = "monitor.reason"
@@ -86,15 +86,3 @@ class TopicSinks:
         pending, self.pending = self.pending, []
         check_futures(pending, timeout_s, "output")
 
-
-def check_futures(futures: list[FutureRecordMetadata], timeout_s: float, what: str) -> None:
-    failed = 0
-    first: BaseException | None = None
-    for fut in futures:
-        try:
-            fut.get(timeout=timeout_s)
-        except Exception as err:
-            failed += 1
-            first = first or err
-    if failed:
-        raise FatalError(f"{failed} {what} record(s) not delivered: {first!r}")

@@ -32,7 +32,7 @@ from monitor.decode import decode_json
 from monitor.embed import TextModel
 from monitor.errors import FatalError
 from monitor.score.engine import Engine
-from monitor.source.admin import create_topics
+from monitor.sinks.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
 from monitor.tools.bench_data import (
     engine_cost,
@@ -42,6 +42,7 @@ from monitor.tools.bench_data import (
     rss_mb,
 )
 from monitor.tools.demo import Progress
+from monitor.tools.produce import send_lines
 
 TOPIC = "bench.events"
 
@@ -88,17 +89,6 @@ class StreamClock:
             d.sinks.producer.flush()  # the clock stops once every scored record is out
             self.done_at = time.perf_counter()
             d.stop.set()
-
-
-def produce(bootstrap: str, lines: list[bytes]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all",
-                             batch_size=256 * 1024)
-    for line in lines:
-        producer.send(TOPIC, value=line, partition=0)
-    producer.flush()
-    producer.close()
 
 
 def raw_encode_rate(model: TextModel, texts: list[str], batch: int = 32) -> float:
@@ -154,7 +144,7 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
     report["rss_mb_start"] = rss_mb()
     with EmbeddedBroker() as broker:
         create_topics(broker.bootstrap, [(TOPIC, 1)])
-        produce(broker.bootstrap, lines)
+        send_lines(broker.bootstrap, TOPIC, lines, batch_bytes=256 * 1024)
         progress = Progress(None, out=log, every_s=2.0)
         clock = StreamClock(events)
 
