@@ -4,8 +4,8 @@ One run, one process, the same texts: produce N events of a shape to an embedded
 broker, run the daemon on them (consume, decode, embed, score, detect, export metrics,
 produce scored events, checkpoint and commit), then measure on those events' full texts
 the raw model (`TextModel.embed`, batches of 32) and a naive consumer (one event at a
-time: embed it alone, score it). Stage times come from wrapping the daemon's parts
-(`BenchDaemon`); `app.py` is not changed for the benchmark.
+time: embed it alone, score it). Stage times are the daemon's own (`Daemon.stages`), read
+after every batch through its `on_batch` hook; the daemon runs unchanged.
 
 Latency is per event, from the moment a poll first returned records of its batch to the
 moment its scored record was handed to the producer (events are produced before the
@@ -49,7 +49,7 @@ TOPIC = "bench.events"
 
 def bench_config(shape: str, segments: int, profile: str) -> MonitorConfig:
     """The daemon's config for a bench run; `MONITOR__...` variables override it as they
-    override a deployed daemon's (e.g. MONITOR__KAFKA__PRODUCER_THREAD=false)."""
+    override a deployed daemon's (e.g. MONITOR__KAFKA__MAX_BATCH_EVENTS=256)."""
     return parse_config({
         "fields": fields_config(shape, segments > 1),
         "embed": {"profile": profile},
