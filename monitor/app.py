@@ -24,19 +24,13 @@ from monitor.embed.composite import CompositeEncoder, build_encoder
 from monitor.errors import FatalError, MonitorError
 from monitor.handler import BatchHandler
 from monitor.http import HttpServer, check
+from monitor.kafka_clients import daemon_producer, probe, with_backoff
 from monitor.observer import Observer, open_alert_sink, serve
 from monitor.pipeline import Pipeline
+from monitor.sinks.admin import ensure_output_topics
 from monitor.sinks.topics import TopicSinks
-from monitor.source.admin import ensure_output_topics
 from monitor.source.feedback import FeedbackReader
-from monitor.source.kafka import (
-    Rebalance,
-    make_consumer,
-    make_producer,
-    probe,
-    subscribe,
-    with_backoff,
-)
+from monitor.source.kafka import Rebalance, make_consumer, subscribe
 from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
@@ -142,7 +136,7 @@ class Daemon:
             retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")
             changelog_parts = retry(lambda: ensure_output_topics(self.bootstrap, k, client),
                                     "topic set-up")
-            producer = retry(lambda: make_producer(k, client), "producer")
+            producer = retry(lambda: daemon_producer(k, client), "producer")
             stack.callback(producer.close)
             self.consumer = consumer = retry(lambda: make_consumer(k, client), "consumer")
             stack.callback(lambda: consumer.close(autocommit=False))

@@ -1,6 +1,9 @@
-"""Command line: `monitor replay`, `monitor demo` (and the daemon commands as they land).
+"""Command line: `monitor run` (the daemon), and `monitor replay`, `monitor demo` and
+`monitor bench`, which dispatch to `monitor.tools`.
 
-The CLI parses the config once and passes it down; it is the only place that prints.
+The CLI parses the config once and passes it down. It prints the commands' results; the
+tools print their progress and summaries; the daemon core logs (only the signal handlers
+in `monitor.lifecycle` print their last words).
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The daemon (`kafka.bootstrap_servers: embedded` starts a local broker first)."""
     from monitor.app import Daemon, load_text_model
     from monitor.lifecycle import install_signals
-    from monitor.source.admin import create_topics
+    from monitor.sinks.admin import create_topics
     from monitor.source.embedded import EmbeddedBroker
 
     cfg = load_config(args.config)

@@ -25,20 +25,10 @@ import orjson
 from monitor.config import MonitorConfig
 from monitor.events import Alert, DriftAlarm, Event, Score
 from monitor.pipeline import Pipeline
-from monitor.sinks.alerts.explain import (
-    RecentFields,
-    deviating_features,
-    drift_alert,
-    drift_resolved,
-    explain_outlier,
-    outlier_alert,
-)
+from monitor.sinks.alerts.explain import RecentFields, drift_alert, drift_resolved, outlier_alert
 from monitor.sinks.alerts.operational import OperationalWatch
 from monitor.sinks.labels import bounded_label
 from monitor.sinks.metrics import OTHER, Metrics, PartitionView, ProcessView
-
-__all__ = ["Observer", "deviating_features", "drift_alert", "drift_resolved", "explain_outlier",
-           "open_alert_sink", "outlier_alert", "serve"]
 
 log = logging.getLogger(__name__)
 

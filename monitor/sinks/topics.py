@@ -6,7 +6,6 @@ every one of them before it commits any offset (`check`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +13,8 @@ import orjson
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
-from monitor.errors import FatalError
 from monitor.events import Score
+from monitor.kafka_clients import check_futures
 
 # Dead-letter headers (values are UTF-8 text)
 H_REASON = "monitor.reason"
@@ -47,11 +46,9 @@ class TopicSinks:
         self.pending: list[FutureRecordMetadata] = []
         self.scored_total = 0
         self.dead_letters_total = 0
-        self.busy_seconds = 0.0  # serialising and sending scored records (for the bench)
 
     def scored(self, topic: str, partition: int, rows: Sequence[ScoredRow]) -> None:
         """Send one batch of scored events of an input partition."""
-        start = time.perf_counter()
         send, out = self.producer.send, self.scored_topic
         for score, offset, key, timestamp in rows:
             body = orjson.dumps(scored_record(score, topic, partition, offset, key, timestamp))
@@ -59,7 +56,6 @@ class TopicSinks:
             self.pending.append(send(out, key=key if key is not None
                                      else score.event_id.encode(), value=body))
         self.scored_total += len(rows)
-        self.busy_seconds += time.perf_counter() - start
 
     def dead_letter(self, value: bytes | None, key: bytes | None, reason: str, topic: str,
                     partition: int, offset: int, timestamp_ms: int | None = None) -> None:
@@ -86,15 +82,3 @@ class TopicSinks:
         pending, self.pending = self.pending, []
         check_futures(pending, timeout_s, "output")
 
-
-def check_futures(futures: list[FutureRecordMetadata], timeout_s: float, what: str) -> None:
-    failed = 0
-    first: BaseException | None = None
-    for fut in futures:
-        try:
-            fut.get(timeout=timeout_s)
-        except Exception as err:
-            failed += 1
-            first = first or err
-    if failed:
-        raise FatalError(f"{failed} {what} record(s) not delivered: {first!r}")

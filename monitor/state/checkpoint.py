@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from monitor.errors import FatalError
-from monitor.sinks.topics import TopicSinks, check_futures
+from monitor.kafka_clients import check_futures
 from monitor.state.changelog import Changelog
 from monitor.state.partition import PartitionState
 from monitor.state.snapshot import SnapshotStore
@@ -27,8 +28,15 @@ from monitor.state.snapshot import SnapshotStore
 log = logging.getLogger(__name__)
 
 
+class CheckedSinks(Protocol):
+    """What the checkpoint asks of the output sinks (`monitor.sinks.topics.TopicSinks`):
+    after the producer's flush, raise if any of their sends since the last check failed."""
+
+    def check(self, timeout_s: float) -> None: ...
+
+
 class Checkpointer:
-    def __init__(self, consumer: KafkaConsumer, producer: KafkaProducer, sinks: TopicSinks,
+    def __init__(self, consumer: KafkaConsumer, producer: KafkaProducer, sinks: CheckedSinks,
                  changelog: Changelog, store: SnapshotStore | None,
                  clock: Callable[[], float] = time.monotonic,
                  max_snapshot_bytes: int = 16 << 20) -> None:

@@ -4,8 +4,8 @@ One run, one process, the same texts: produce N events of a shape to an embedded
 broker, run the daemon on them (consume, decode, embed, score, detect, export metrics,
 produce scored events, checkpoint and commit), then measure on those events' full texts
 the raw model (`TextModel.embed`, batches of 32) and a naive consumer (one event at a
-time: embed it alone, score it). Stage times come from wrapping the daemon's parts
-(`BenchDaemon`); `app.py` is not changed for the benchmark.
+time: embed it alone, score it). Stage times are the daemon's own (`Daemon.stages`), read
+after every batch through its `on_batch` hook; the daemon runs unchanged.
 
 Latency is per event, from the moment a poll first returned records of its batch to the
 moment its scored record was handed to the producer (events are produced before the
@@ -32,7 +32,7 @@ from monitor.decode import decode_json
 from monitor.embed import TextModel
 from monitor.errors import FatalError
 from monitor.score.engine import Engine
-from monitor.source.admin import create_topics
+from monitor.sinks.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
 from monitor.tools.bench_data import (
     engine_cost,
@@ -42,13 +42,14 @@ from monitor.tools.bench_data import (
     rss_mb,
 )
 from monitor.tools.demo import Progress
+from monitor.tools.produce import send_lines
 
 TOPIC = "bench.events"
 
 
 def bench_config(shape: str, segments: int, profile: str) -> MonitorConfig:
     """The daemon's config for a bench run; `MONITOR__...` variables override it as they
-    override a deployed daemon's (e.g. MONITOR__KAFKA__PRODUCER_THREAD=false)."""
+    override a deployed daemon's (e.g. MONITOR__KAFKA__MAX_BATCH_EVENTS=256)."""
     return parse_config({
         "fields": fields_config(shape, segments > 1),
         "embed": {"profile": profile},
@@ -88,17 +89,6 @@ class StreamClock:
             d.sinks.producer.flush()  # the clock stops once every scored record is out
             self.done_at = time.perf_counter()
             d.stop.set()
-
-
-def produce(bootstrap: str, lines: list[bytes]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all",
-                             batch_size=256 * 1024)
-    for line in lines:
-        producer.send(TOPIC, value=line, partition=0)
-    producer.flush()
-    producer.close()
 
 
 def raw_encode_rate(model: TextModel, texts: list[str], batch: int = 32) -> float:
@@ -154,7 +144,7 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
     report["rss_mb_start"] = rss_mb()
     with EmbeddedBroker() as broker:
         create_topics(broker.bootstrap, [(TOPIC, 1)])
-        produce(broker.bootstrap, lines)
+        send_lines(broker.bootstrap, TOPIC, lines, batch_bytes=256 * 1024)
         progress = Progress(None, out=log, every_s=2.0)
         clock = StreamClock(events)
 

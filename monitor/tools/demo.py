@@ -22,9 +22,10 @@ import yaml
 from monitor.app import Daemon, load_text_model
 from monitor.config import MonitorConfig, parse_config
 from monitor.errors import FatalError
-from monitor.source.admin import create_topics
+from monitor.sinks.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
 from monitor.stats import Stats
+from monitor.tools.produce import send_lines
 from monitor.tools.synthetic import DEMO_CONFIG, Truth, generate
 
 TOPIC = "demo.transactions"
@@ -54,17 +55,6 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def produce(bootstrap: str, lines: list[bytes]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
-    futures = [producer.send(TOPIC, value=line, partition=0) for line in lines]
-    producer.flush()
-    for f in futures:
-        f.get(timeout=30)
-    producer.close()
-
-
 class Feeder(threading.Thread):
     """Without --events: keep the stream going in the drifted regime (with a fraud burst
     and a malformed line per chunk) until stopped, never far ahead of the daemon."""
@@ -84,7 +74,7 @@ class Feeder(threading.Thread):
             lines, t = generate(CHUNK, seed=self.seed + chunk, drift_at=0.0, fraud_bursts=1,
                                 malformed=1, start_ts=1_767_225_600.0 + 20.0 * produced,
                                 first_id=produced)
-            produce(self.bootstrap, lines)
+            send_lines(self.bootstrap, TOPIC, lines)
             before = produced + len(self.truth.malformed)  # lines already in the topic
             produced += CHUNK
             self.truth.fraud_ids.extend(t.fraud_ids)
@@ -239,7 +229,7 @@ def run_demo(events: int | None, seed: int, stop: threading.Event, quiet: bool =
     text_model = load_text_model(cfg)
     with EmbeddedBroker() as broker:
         create_topics(broker.bootstrap, [(TOPIC, 1)])
-        produce(broker.bootstrap, lines)
+        send_lines(broker.bootstrap, TOPIC, lines)
         print(f"embedded broker on {broker.bootstrap}; produced {len(lines):,} events to "
               f"{TOPIC!r} ({len(truth.fraud_ids)} fraud in {len(truth.fraud_bursts)} bursts, "
               f"drift at event {truth.drift_at:,}, {len(truth.malformed)} malformed)",

@@ -21,7 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
+from kafka import KafkaProducer
 
+from monitor.errors import FatalError
+from monitor.kafka_clients import check_futures, make_producer, probe, with_backoff
 from monitor.tools.synthetic import generate
 
 log = logging.getLogger(__name__)
@@ -86,28 +89,31 @@ class Pacer:
         self.sent += 1
 
 
-def connect(bootstrap: str, deadline_s: float, **options: Any) -> Any:
-    """A `KafkaProducer`, retried with capped backoff until `deadline_s` has passed. A TCP
-    probe goes first: kafka-python's own bootstrap would wait about half a minute."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
+def connect(bootstrap: str, deadline_s: float) -> KafkaProducer:
+    """A producer, retried with capped backoff until `deadline_s` has passed. A TCP probe
+    goes first: kafka-python's own bootstrap would wait about half a minute."""
+    def attempt() -> KafkaProducer:
+        probe(bootstrap)
+        return make_producer({"bootstrap_servers": bootstrap})
 
-    from monitor.source.kafka import probe
+    try:
+        return with_backoff(attempt, f"producer for {bootstrap}", deadline_s,
+                            backoff_max_s=5.0, first_delay_s=0.5)
+    except FatalError as err:
+        raise SystemExit(f"produce: no broker at {bootstrap}: {err}") from None
 
-    end = time.monotonic() + deadline_s
-    delay = 0.5
-    while True:
-        try:
-            probe(bootstrap)
-            return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                 **options)
-        except (KafkaError, OSError) as err:
-            if time.monotonic() + delay > end:
-                raise SystemExit(f"produce: no broker at {bootstrap} after {deadline_s:g}s: "
-                                 f"{err!r}") from None
-            log.warning("broker %s not answering (%r); retrying in %.1fs", bootstrap, err, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+
+def send_lines(bootstrap: str, topic: str, lines: Sequence[bytes],
+               batch_bytes: int | None = None) -> None:
+    """Send `lines` in order to partition 0 of `topic` and wait until the broker holds
+    every one (a failed delivery raises `FatalError`). The demo's and the bench's feed."""
+    producer = make_producer({"bootstrap_servers": bootstrap}, batch_bytes=batch_bytes)
+    try:
+        futures = [producer.send(topic, value=line, partition=0) for line in lines]
+        producer.flush()
+        check_futures(futures, 30.0, "input")
+    finally:
+        producer.close()
 
 
 def produce(args: argparse.Namespace) -> int:

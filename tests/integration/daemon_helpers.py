@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from monitor.source.admin import create_topics
+from monitor.sinks.admin import create_topics
 from monitor.state.snapshot import Snapshot
 from monitor.tools.synthetic import generate
 

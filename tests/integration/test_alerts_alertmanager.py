@@ -20,8 +20,8 @@ import pytest
 from alerts_helpers import Receiver, free_port
 
 from monitor.events import DriftAlarm
-from monitor.observer import drift_alert, drift_resolved
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
+from monitor.sinks.alerts.explain import drift_alert, drift_resolved
 from tests.tools import require_tool
 
 AM_CONFIG = """

@@ -29,7 +29,7 @@ OUTLIERS = 250
 CHILD = """
 import json, sys, time
 from monitor.events import Alert, Score
-from monitor.observer import explain_outlier
+from monitor.sinks.alerts.explain import explain_outlier
 from monitor.sinks.alerts import AlertsConfig, AlertSink
 
 cfg = AlertsConfig.model_validate_json(sys.argv[1])

@@ -12,7 +12,6 @@ import pytest
 from alerts_helpers import Receiver
 
 from monitor.events import Alert, Score
-from monitor.observer import explain_outlier
 from monitor.sinks.alerts import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -21,6 +20,7 @@ from monitor.sinks.alerts import (
     ReceiverConfig,
     verify,
 )
+from monitor.sinks.alerts.explain import explain_outlier
 
 SECRET = b"storm-secret"
 RATE_LIMIT = 10

@@ -51,7 +51,7 @@ def test_a_pattern_that_would_read_our_own_output_is_an_error() -> None:
 
 def test_backoff_is_capped_jittered_and_gives_up_at_the_deadline() -> None:
     from monitor.errors import FatalError
-    from monitor.source.kafka import with_backoff
+    from monitor.kafka_clients import with_backoff
 
     now = [0.0]
     waits: list[float] = []
@@ -72,7 +72,7 @@ def test_backoff_is_capped_jittered_and_gives_up_at_the_deadline() -> None:
 
 
 def test_backoff_returns_once_connected() -> None:
-    from monitor.source.kafka import with_backoff
+    from monitor.kafka_clients import with_backoff
 
     calls = iter([OSError("no"), OSError("no"), "ok"])
 

@@ -23,7 +23,7 @@ from daemon_helpers import (
 )
 from kafka import KafkaProducer
 
-from monitor.source.admin import create_topics
+from monitor.sinks.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
 from monitor.state.changelog import Changelog
 from monitor.state.snapshot import Snapshot

@@ -20,7 +20,7 @@ from daemon_helpers import (
     write_config,
 )
 
-from monitor.source.admin import create_topics, topic_partitions
+from monitor.sinks.admin import create_topics, topic_partitions
 from monitor.source.embedded import EmbeddedBroker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

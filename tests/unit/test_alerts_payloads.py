@@ -6,7 +6,7 @@ import json
 
 from monitor.config import AlertsConfig
 from monitor.events import Score
-from monitor.observer import explain_outlier
+from monitor.sinks.alerts.explain import explain_outlier
 from monitor.sinks.alerts.payloads import SCHEMA, alertmanager, document, render, slack
 from monitor.sinks.alerts.router import Notification
 

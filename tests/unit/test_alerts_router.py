@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from monitor.config import AlertsConfig, ReceiverConfig
 from monitor.events import Alert, Score
-from monitor.observer import explain_outlier
+from monitor.sinks.alerts.explain import explain_outlier
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.router import AlertRouter, Notification, fingerprint
 

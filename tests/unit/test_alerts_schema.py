@@ -9,8 +9,8 @@ import pytest
 
 from monitor.config import AlertsConfig
 from monitor.events import Alert, DriftAlarm, Score
-from monitor.observer import drift_alert, explain_outlier
 from monitor.sinks.alerts import SCHEMA
+from monitor.sinks.alerts.explain import drift_alert, explain_outlier
 from monitor.sinks.alerts.operational import checkpoint_alert, dead_letter_alert
 from monitor.sinks.alerts.payloads import document, json_schema, render
 from monitor.sinks.alerts.ratelimit import TokenBucket

@@ -25,9 +25,10 @@ from monitor.config import DriftConfig, FieldsConfig, MonitorConfig, NumericFiel
 from monitor.decode import decode_record
 from monitor.embed.tabular import signed_log
 from monitor.events import Alert, DriftAlarm, Event, Score
-from monitor.observer import Observer, deviating_features, drift_alert, outlier_alert
+from monitor.observer import Observer
 from monitor.pipeline import Pipeline
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
+from monitor.sinks.alerts.explain import deviating_features, drift_alert, outlier_alert
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.router import AlertRouter, fingerprint
 

@@ -11,6 +11,7 @@ from monitor.config import parse_config
 from monitor.errors import FatalError
 from monitor.events import Score
 from monitor.handler import BatchHandler
+from monitor.kafka_clients import check_futures
 from monitor.observer import Observer
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import (
@@ -20,7 +21,6 @@ from monitor.sinks.topics import (
     H_TIMESTAMP,
     H_TOPIC,
     TopicSinks,
-    check_futures,
     scored_record,
 )
 from monitor.state.partition import PartitionState

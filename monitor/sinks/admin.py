@@ -1,4 +1,4 @@
-"""Topic administration: create what the daemon writes to, size it like its sources.
+"""Output-topic administration: create what the daemon writes to, size it like its sources.
 
 Used against the embedded broker and production clusters alike.
 """
@@ -8,12 +8,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from monitor.config import KafkaConfig
-from monitor.errors import FatalError
+from monitor.kafka_clients import with_backoff
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +31,14 @@ def create_topics(bootstrap: str | list[str], topics: Iterable[tuple[str, int]],
     """Create `(name, partitions)` topics that do not exist yet; retries until the broker
     answers metadata requests (a fresh broker may not at first)."""
     from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import TopicAlreadyExistsError
 
     compact = set(compacted)
     wanted = list(topics)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            admin = KafkaAdminClient(**_admin_options(bootstrap, client))
-            break
-        except KafkaError as err:
-            if time.monotonic() > deadline:
-                raise FatalError(f"cannot reach broker {bootstrap}: {err}") from err
-            time.sleep(0.2)
+    # a fresh broker may refuse at first: expected, so its retries are not warnings
+    admin = with_backoff(lambda: KafkaAdminClient(**_admin_options(bootstrap, client)),
+                         f"topic administration on {bootstrap}", timeout_s, backoff_max_s=0.2,
+                         log_level=logging.DEBUG)
     try:
         existing = set(admin.list_topics())
         for name, parts in wanted:
