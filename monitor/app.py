@@ -1,94 +1,101 @@
-"""The daemon: wires the Kafka edges to the pipeline and runs poll -> process -> checkpoint.
+"""The daemon: runs poll -> process -> sinks -> checkpoint over the partitions it owns.
 
-It wires, it does not compute: decoding is `monitor.decode`, scoring the `Pipeline` of each
-input partition, durability `monitor.state.checkpoint` (the only place offsets are
-committed), outputs `monitor.sinks.topics`. One text model serves every partition.
+It is built with everything it depends on (`monitor.wiring.open_daemon` builds those
+from the config): the consumer, the output-topic sinks, the changelog, the checkpointer,
+the observer and any other sinks. Each batch's outcome is a value (`BatchResult`) that the
+daemon applies to the partition state and hands to every sink; durability is
+`monitor.state.checkpoint` (the only place offsets are committed).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from monitor.config import MonitorConfig
-from monitor.embed import TextModel
-from monitor.embed.composite import CompositeEncoder, build_encoder
-from monitor.errors import FatalError, MonitorError
+from monitor.embed.text import TextEncoder
+from monitor.errors import MonitorError
 from monitor.handler import BatchHandler
 from monitor.http import HttpServer, check
-from monitor.kafka_clients import daemon_producer, probe, with_backoff
-from monitor.observer import Observer, open_alert_sink, serve
+from monitor.observer import Observer, serve
+from monitor.outcome import BatchSink, LoopReport, StageTimes
 from monitor.pipeline import Pipeline
-from monitor.sinks.admin import ensure_output_topics
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
-from monitor.source.kafka import Rebalance, make_consumer, subscribe
 from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
 from monitor.state.recovery import restore_partitions
-from monitor.state.snapshot import SnapshotStore
-from monitor.stats import StageTimes, Stats
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def load_text_model(cfg: MonitorConfig) -> TextModel | None:
-    """The one text model of the process, or None when no field is text."""
-    if not (cfg.fields.text or cfg.fields.template):
-        return None
-    from monitor.embed.profiles import load_text_model as load_profile
-
-    e = cfg.embed
-    return load_profile(e.profile, e.model, e.device, e.batch_size, e.max_seq_length, e.threads,
-                        e.cache_dir)
 
 
 class Daemon:
-    """`Daemon(cfg, bootstrap).run()` until `stop` is set; raises `FatalError` on failure."""
+    """`run()` until `stop` is set; raises `FatalError` on failure.
 
-    def __init__(self, cfg: MonitorConfig, bootstrap: str | list[str],
-                 text_model: TextModel | None = None, stop: threading.Event | None = None,
-                 on_batch: Callable[[Daemon], None] | None = None,
+    `pipelines` makes the model of a newly assigned partition; `text` is the text
+    encoder every pipeline shares (its cache), None without text fields; `http`, when
+    given, gets /healthz, /readyz, /metrics, /status and / (the caller serves it)."""
+
+    def __init__(self, cfg: MonitorConfig, *, consumer: KafkaConsumer, topics: TopicSinks,
+                 changelog: Changelog, checkpointer: Checkpointer, observer: Observer,
+                 pipelines: Callable[[], Pipeline], text: TextEncoder | None = None,
+                 feedback: FeedbackReader | None = None, sinks: Sequence[BatchSink] = (),
+                 http: HttpServer | None = None, stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.k = cfg.kafka
-        self.bootstrap = bootstrap
-        self.text_model = text_model
-        self._text = build_encoder(cfg, text_model).text  # shared cache across partitions
+        self.consumer = consumer
+        self.topics = topics
+        self.changelog = changelog
+        self.checkpointer = checkpointer
+        self.observer = observer
+        self.pipelines = pipelines
+        self.text = text
+        self.feedback = feedback
+        self.extra_sinks = tuple(sinks)
+        self.http = http
         self.stop = stop or threading.Event()
-        self.on_batch = on_batch
         self.clock = clock
-        self.stats = Stats()
+        self.handler = BatchHandler(cfg.fields)
         self.states: dict[TopicPartition, PartitionState] = {}
         self.pending: set[TopicPartition] = set()
         self.joined = False
         self.fatal: MonitorError | None = None
         self.failed = False
-        self.generation = 0  # assignments received
+        self.assignments = 0  # assignments received
         self.last_tick = clock()
-        self.http_port: int | None = None
         self.restoring_since: float | None = None  # clock() when a restore began
-        self.feedback: FeedbackReader | None = None
-        self.observer = Observer(cfg)
         self.stages = StageTimes()
         self.polled_at: float | None = None  # perf_counter when the last records arrived
-        self.handler = BatchHandler(cfg, self.observer, self.stats, self.stages)
+        self.checkpoints = 0
+        if http is not None:
+            http.route("/healthz", check(self.healthy))
+            http.route("/readyz", check(self.ready))
+            serve(observer, http, self._status)
 
-    def new_pipeline(self) -> Pipeline:
-        own = build_encoder(self.cfg, self.text_model)
-        enc = CompositeEncoder(self._text, own.tabular, self.cfg.embed.text_weight,
-                               self.cfg.embed.tabular_weight)
-        return Pipeline(self.cfg, enc)
+    @property
+    def http_port(self) -> int | None:
+        return self.http.port if self.http is not None else None
+
+    def run(self) -> None:
+        """Poll, process and checkpoint until `stop`; a last checkpoint on the way out.
+        The caller closes the clients (the consumer first: its revoke checkpoints)."""
+        try:
+            self._loop()
+            self._checkpoint()
+        except BaseException:
+            self.failed = True  # closing the consumer revokes: do not checkpoint then
+            raise
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every scored record and dead letter sent so far is delivered."""
+        self.topics.flush(timeout_s)
 
     # -- health -------------------------------------------------------------------------
     def healthy(self) -> tuple[bool, str]:
@@ -106,70 +113,10 @@ class Daemon:
 
     def ready(self) -> tuple[bool, str]:
         if not self.joined:
-            return False, "not assigned yet" if self.generation == 0 else "rebalancing"
+            return False, "not assigned yet" if self.assignments == 0 else "rebalancing"
         if self.pending:
             return False, f"restoring {len(self.pending)} partition(s)"
         return True, f"ready: {len(self.states)} partition(s) assigned and restored"
-
-    # -- wiring -------------------------------------------------------------------------
-    def _sleep(self, seconds: float) -> None:
-        if self.stop.wait(seconds):
-            raise FatalError("stopped while waiting for the Kafka broker")
-
-    def run(self) -> None:
-        client = self.k.client_options(self.bootstrap)
-        k = self.k
-        with ExitStack() as stack:
-            def retry(connect: Callable[[], T], what: str) -> T:
-                return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
-                                    sleep=self._sleep)
-
-            # local resources first: a bad state_dir or a taken port is said in one line at
-            # once, not after the broker retries
-            store = SnapshotStore(self.cfg.checkpoint.state_dir) \
-                if self.cfg.checkpoint.state_dir else None
-            h = self.cfg.http
-            http = HttpServer(h.host, h.port, timeout_s=h.timeout_s,
-                              max_connections=h.max_connections) if h.enabled else None
-            if http is not None:
-                stack.callback(http.server.server_close)
-            retry(lambda: probe(self.bootstrap), f"bootstrap {self.bootstrap}")
-            changelog_parts = retry(lambda: ensure_output_topics(self.bootstrap, k, client),
-                                    "topic set-up")
-            producer = retry(lambda: daemon_producer(k, client), "producer")
-            stack.callback(producer.close)
-            self.consumer = consumer = retry(lambda: make_consumer(k, client), "consumer")
-            stack.callback(lambda: consumer.close(autocommit=False))
-            self.sinks = self.handler.sinks = TopicSinks(producer, k.scored_topic,
-                                                         k.dead_letter_topic)
-            self.changelog = Changelog(producer, k.changelog, changelog_parts, client)
-            stack.callback(self.changelog.close)
-            self.checkpointer = Checkpointer(consumer, producer, self.sinks, self.changelog, store,
-                                             self.clock, k.max_snapshot_bytes)
-            if http is not None:
-                http.route("/healthz", check(self.healthy))
-                http.route("/readyz", check(self.ready))
-                serve(self.observer, http, self._status)
-                stack.enter_context(http)
-                self.http_port = http.port
-            open_alert_sink(self.cfg, self.observer, os.environ, stack)
-            self.observer.lag = self._lag
-            if self._text is not None:
-                cache = self._text.cache
-                self.observer.cache_ratio = lambda: cache.hit_ratio
-            topic = k.feedback_topic
-            if topic is not None:
-                prec = self.stats.precision
-                self.observer.flags = lambda: (prec.true_positives, prec.false_positives)
-                self.feedback = retry(lambda: FeedbackReader(topic, client), "feedback reader")
-                stack.callback(self.feedback.close)
-            subscribe(consumer, k, Rebalance(consumer, self._on_revoked, self._on_assigned))
-            try:
-                self._loop()
-                self._checkpoint()
-            except BaseException:
-                self.failed = True  # closing the consumer revokes: do not checkpoint then
-                raise
 
     def _loop(self) -> None:
         since = 0
@@ -191,8 +138,18 @@ class Daemon:
             if idle or self.checkpointer.due(since, cp.every_events, cp.every_seconds):
                 self._checkpoint()
                 since = 0
-            if self.on_batch is not None:
-                self.on_batch(self)
+            self._report()
+
+    def _sinks(self) -> tuple[BatchSink, ...]:
+        return (self.topics, self.observer, *self.extra_sinks)
+
+    def _report(self) -> None:
+        text = self.text
+        report = LoopReport(self.stages, self.polled_at,
+                            text.cache.hit_ratio if text is not None else None,
+                            text.texts_embedded if text is not None else 0, self.checkpoints)
+        for sink in self._sinks():
+            sink.loop(report)
 
     def _poll_batch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
         """Up to `max_batch_events` records, waiting at most `max_batch_wait_ms` to fill the
@@ -216,7 +173,7 @@ class Daemon:
     def _checkpoint(self) -> None:
         start = time.perf_counter()
         try:
-            self.observer.sink_checkpoint()  # pending alerts durable before the commit
+            self.observer.checkpoint_alerts()  # pending alerts durable before the commit
             done = self.checkpointer.checkpoint(list(self.states.values()),
                                                 self.cfg.checkpoint.shutdown_timeout_s)
         except MonitorError:
@@ -225,25 +182,17 @@ class Daemon:
         finally:
             self.stages.add(commit=time.perf_counter() - start)
         if done:
-            self.stats.checkpoints += 1
+            self.checkpoints += 1
         # nothing to commit is a success too: all state is durable as of now, and an idle
         # daemon must not look like one whose checkpoints fail
         self.observer.checkpointed(time.perf_counter() - start, ok=True, wrote=bool(done))
 
-    def _lag(self, topic: str, partition: int) -> int | None:
-        tp, st = TopicPartition(topic, partition), self.states.get(TopicPartition(topic, partition))
-        high = self.consumer.highwater(tp) if st is not None else None
-        return None if high is None or st is None else max(0, high - st.offset)
-
     def _status(self) -> dict[str, object]:
-        s = self.stats
-        return {"ready": self.ready()[1], "healthy": self.healthy()[1], "events": s.events,
-                "scored": s.scored, "outliers": s.outliers, "dead_letters": s.dead_letters,
-                "alarms": s.alarms_total, "checkpoints": s.checkpoints,
-                "feedback": s.feedback, "flag_precision": s.precision.precision}
+        """/status: readiness and health here, the counts from the observer."""
+        return {"ready": self.ready()[1], "healthy": self.healthy()[1]}
 
     # -- rebalance ----------------------------------------------------------------------
-    def _on_revoked(self, tps: list[TopicPartition]) -> None:
+    def on_revoked(self, tps: list[TopicPartition]) -> None:
         try:
             if not self.failed:
                 self._checkpoint()
@@ -256,9 +205,9 @@ class Daemon:
             self.pending.discard(tp)
         self.joined = False  # until the next assignment
 
-    def _on_assigned(self, tps: list[TopicPartition]) -> None:
+    def on_assigned(self, tps: list[TopicPartition]) -> None:
         self.joined = True
-        self.generation += 1
+        self.assignments += 1
         self.pending.update(tps)
 
     def _restore_pending(self) -> None:
@@ -268,14 +217,14 @@ class Daemon:
         self.restoring_since = self.clock()
         try:
             restored = restore_partitions(self.consumer, tps, self.changelog,
-                                          self.checkpointer.store, self.new_pipeline,
+                                          self.checkpointer.store, self.pipelines,
                                           self.k.restore_timeout_s, self.k.feedback_topic)
         finally:
             self.restoring_since = None
         with self.observer.lock:
             self.states.update(restored)
             for tp, st in restored.items():
-                self.observer.assigned(tp.topic, tp.partition, st.pipeline)
+                self.observer.assigned(tp.topic, tp.partition, st.pipeline, st.offset)
         if self.feedback is not None:  # from what the states held now have yet to apply
             self.feedback.position(st.feedback for st in self.states.values())
         self.consumer.resume(*tps)
@@ -287,9 +236,25 @@ class Daemon:
             return self._process_locked(tp, records)
 
     def _process_locked(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:
-        self.observer.records(tp.topic, tp.partition, len(records))
         st = self.states.get(tp)
-        return 0 if st is None else self.handler.records(tp, st, records)
+        result = None if st is None else self.handler.process(st, records)
+        if st is None or result is None:
+            return 0
+        st.apply(result)
+        self.stages.add(**result.seconds)
+        if result.alarms:
+            for alarm in result.alarms:
+                log.warning("drift in %s:%d segment %r at event %d (statistic %.3g)",
+                            tp.topic, tp.partition, alarm.segment, alarm.index,
+                            alarm.statistic)
+        start = time.perf_counter()
+        self.topics.batch(result, st.pipeline)
+        produced = time.perf_counter()
+        self.observer.batch(result, st.pipeline)
+        self.stages.add(produce=produced - start, metrics=time.perf_counter() - produced)
+        for sink in self.extra_sinks:
+            sink.batch(result, st.pipeline)
+        return result.received
 
     def _feedback(self) -> int:
         if self.feedback is None:
@@ -298,5 +263,8 @@ class Daemon:
         if not records:
             return 0
         with self.observer.lock:
-            return self.handler.feedback(records, self.states.values(),
-                                         self.feedback.first_sighting)
+            result = self.handler.feedback(records, self.states.values(),
+                                           self.feedback.first_sighting)
+            for sink in self._sinks():
+                sink.feedback(result)
+        return len(records)

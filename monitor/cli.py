@@ -109,10 +109,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon (`kafka.bootstrap_servers: embedded` starts a local broker first)."""
-    from monitor.app import Daemon, load_text_model
     from monitor.lifecycle import install_signals
     from monitor.sinks.admin import create_topics
     from monitor.source.embedded import EmbeddedBroker
+    from monitor.wiring import open_daemon, text_model_for
 
     cfg = load_config(args.config)
     stop = threading.Event()
@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             bootstrap = broker.bootstrap
             create_topics(bootstrap, [(t, cfg.kafka.embedded_partitions) for t in cfg.kafka.topics])
             print(f"monitor: embedded broker on {bootstrap}", file=sys.stderr, flush=True)
-        Daemon(cfg, bootstrap, load_text_model(cfg), stop).run()
+        open_daemon(cfg, bootstrap, text_model_for(cfg), stack, stop).run()
     return 0
 
 

@@ -1,141 +1,89 @@
-"""One polled batch of one input partition: decode -> pipeline -> metrics -> output topics.
+"""One polled batch of one input partition: decode -> pipeline -> a `BatchResult`.
 
-The daemon owns the Kafka edges and the partition states; this does the work on a batch
-and times each stage (`StageTimes`), so an operator and `monitor bench` see where the
-time goes without wrapping the loop's internals.
+The handler computes and returns; it sends nothing, counts nothing and moves no offset.
+The daemon applies the result to the partition state and hands it to its sinks
+(`monitor.outcome`), so every consequence of a batch is visible in one value.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
-from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from monitor.config import MonitorConfig
+from monitor.config import FieldsConfig
 from monitor.decode import decode_json
 from monitor.errors import DecodeError
-from monitor.events import DriftAlarm, Event, Score
-from monitor.feedback import add_fraud_prototypes
-from monitor.observer import Observer
-from monitor.sinks.topics import TopicSinks
+from monitor.events import Event
+from monitor.outcome import BatchResult, DeadLetter, FeedbackResult
 from monitor.state.partition import PartitionState
-from monitor.stats import FRAUD_LIKE, StageTimes, Stats
 
-log = logging.getLogger(__name__)
+
+def dead_letter(r: ConsumerRecord, reason: str) -> DeadLetter:
+    return DeadLetter(r.value, r.key, reason, r.topic, r.partition, r.offset, r.timestamp)
 
 
 class BatchHandler:
-    """Turns records into scored records, dead letters, metrics and alerts."""
+    """Turns records into a `BatchResult`, and feedback records into a `FeedbackResult`."""
 
-    def __init__(self, cfg: MonitorConfig, observer: Observer, stats: Stats,
-                 stages: StageTimes) -> None:
-        self.cfg = cfg
-        self.observer = observer
-        self.stats = stats
-        self.stages = stages
-        self.sinks: TopicSinks | None = None  # set once the producer exists
+    def __init__(self, fields: FieldsConfig) -> None:
+        self.fields = fields
 
-    def _decode(self, tp: TopicPartition,
-                records: list[ConsumerRecord]) -> tuple[list[Event], list[ConsumerRecord]]:
-        """Decoded events and their records; the rest go to the dead-letter topic."""
-        assert self.sinks is not None
-        events: list[Event] = []
-        kept: list[ConsumerRecord] = []
-        for r in records:
-            try:
-                events.append(decode_json(r.value, self.cfg.fields,
-                                          f"{tp.topic}:{tp.partition}:{r.offset}"))
-                kept.append(r)
-            except DecodeError as err:
-                self.sinks.dead_letter(r.value, r.key, err.reason, tp.topic, tp.partition,
-                                       r.offset, r.timestamp)
-                self.stats.dead_letters += 1
-                self.observer.dead_letter(tp.topic, tp.partition)
-        return events, kept
-
-    def records(self, tp: TopicPartition, st: PartitionState,
-                records: list[ConsumerRecord]) -> int:
-        """Process the records of `st`'s partition not yet reflected in its state."""
-        assert self.sinks is not None
+    def process(self, st: PartitionState, records: list[ConsumerRecord]) -> BatchResult | None:
+        """Score the records of `st`'s partition not yet reflected in its state (None when
+        there are none: a replay after a restore may deliver records already applied)."""
         records = [r for r in records if r.offset >= st.offset]
         if not records:
-            return 0
+            return None
         t0 = time.perf_counter()
-        events, kept = self._decode(tp, records)
+        events: list[Event] = []
+        kept: list[ConsumerRecord] = []
+        dead: list[DeadLetter] = []
+        for r in records:
+            try:
+                events.append(decode_json(r.value, self.fields,
+                                          f"{st.topic}:{st.partition}:{r.offset}"))
+                kept.append(r)
+            except DecodeError as err:
+                dead.append(dead_letter(r, err.reason))
         t1 = time.perf_counter()
-        st.pipeline.last_embed_seconds = None
-        scores, alarms = st.pipeline.process(events)
+        scores, alarms, embed_s = st.pipeline.process_timed(events)
         t2 = time.perf_counter()
-        self.observer.scored(tp.topic, tp.partition, st.pipeline, events, scores, alarms)
-        t3 = time.perf_counter()
-        self.sinks.scored(tp.topic, tp.partition, [
-            (score, r.offset, r.key, ev.timestamp)
-            for score, ev, r in zip(scores, events, kept, strict=True)])
-        t4 = time.perf_counter()
-        self._count(scores, alarms, tp)
-        st.offset = records[-1].offset + 1
-        st.dirty = True
-        st.events += len(records)
-        self.stats.events += len(records)
-        embed = st.pipeline.last_embed_seconds or 0.0
-        self.stages.add(decode=t1 - t0 + time.perf_counter() - t4, embed=embed,
-                        score=t2 - t1 - embed, metrics=t3 - t2, produce=t4 - t3)
-        return len(records)
-
-    def _count(self, scores: Sequence[Score], alarms: Sequence[DriftAlarm],
-               tp: TopicPartition) -> None:
-        for score in scores:
-            self.stats.scored += score.p_value is not None
-            if score.fraud_similarity >= FRAUD_LIKE:
-                self.stats.fraud_like_ids.append(score.event_id)
-            if score.outlier:
-                self.stats.outliers += 1
-                self.stats.outlier_ids.append(score.event_id)
-                self.stats.precision.flagged(score.event_id)
-        for alarm in alarms:
-            log.warning("drift in %s:%d segment %r at event %d (statistic %.3g)", tp.topic,
-                        tp.partition, alarm.segment, alarm.index, alarm.statistic)
-            self.stats.alarms.append(alarm)
-            self.stats.alarms_total += 1
+        return BatchResult(
+            st.topic, st.partition, len(records), events, scores, alarms,
+            [r.offset for r in kept], [r.key for r in kept], dead, records[-1].offset + 1,
+            {"decode": t1 - t0, "embed": embed_s, "score": t2 - t1 - embed_s})
 
     def feedback(self, records: list[ConsumerRecord], states: Iterable[PartitionState],
-                 first_sighting: Callable[[ConsumerRecord], bool]) -> int:
+                 first_sighting: Callable[[ConsumerRecord], bool]) -> FeedbackResult:
         """Labelled events update the fraud prototypes of every state that has not applied
         them yet (see `monitor.source.feedback`); each record is counted, dead-lettered
-        and matched against outlier flags once per process, on its first sighting."""
-        assert self.sinks is not None
+        and its label reported once per process, on its first sighting."""
         decoded: list[tuple[ConsumerRecord, Event | None]] = []
-        new: dict[tuple[str, int], int] = {}
+        received: dict[tuple[str, int], int] = {}
+        labels: list[tuple[str, bool]] = []
+        dead: list[DeadLetter] = []
         for r in records:
             first = first_sighting(r)
             try:
-                ev = decode_json(r.value, self.cfg.fields,
-                                 f"feedback:{r.partition}:{r.offset}")
+                ev: Event | None = decode_json(r.value, self.fields,
+                                               f"feedback:{r.partition}:{r.offset}")
             except DecodeError as err:
                 ev = None
                 if first:
-                    self.sinks.dead_letter(r.value, r.key, err.reason, r.topic, r.partition,
-                                           r.offset, r.timestamp)
-                    self.stats.dead_letters += 1
-                    self.observer.dead_letter(r.topic, r.partition)
+                    dead.append(dead_letter(r, err.reason))
             if first:
-                new[(r.topic, r.partition)] = new.get((r.topic, r.partition), 0) + 1
+                received[(r.topic, r.partition)] = received.get((r.topic, r.partition), 0) + 1
                 if ev is not None and ev.label is not None:
-                    self.stats.precision.feedback(ev.id, ev.label)
-                    self.stats.feedback += 1
+                    labels.append((ev.id, ev.label))
             decoded.append((r, ev))
-        for (topic, partition), n in new.items():
-            self.observer.records(topic, partition, n)
         for st in states:
             todo = [(r, ev) for r, ev in decoded if r.offset >= st.feedback.get(r.partition, 0)]
             if not todo:
                 continue
-            add_fraud_prototypes(st.pipeline, [ev for _, ev in todo
-                                               if ev is not None and ev.label is not None])
+            st.pipeline.confirm([ev for _, ev in todo if ev is not None and ev.label is not None])
             for r, _ in todo:
                 st.feedback[r.partition] = max(st.feedback.get(r.partition, 0), r.offset + 1)
             st.dirty = True
-        return len(records)
+        return FeedbackResult(received, labels, dead)

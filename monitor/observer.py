@@ -1,11 +1,12 @@
 """What the daemon tells the outside world: metrics, /status, the status page (/), and
 alerts with explanations.
 
-The daemon calls a handful of hooks (`records`, `dead_letter`, `scored`, `checkpointed`,
-`forget`); this module turns them into Prometheus series and `Alert` values for the alert
-sink (built by `monitor.sinks.alerts.explain` and `.operational`). It never touches Kafka.
-`lock` is held by the loop while it mutates partition state and by every scrape while it
-reads it, so a scrape never sees a half-updated engine.
+A `BatchSink` (`monitor.outcome`): the daemon hands it every batch's and every feedback
+poll's result, and tells it of assignments, revocations and checkpoints; this module
+turns them into Prometheus series and `Alert` values for the alert sink it was built
+with (alerts built by `monitor.sinks.alerts.explain` and `.operational`). It never
+touches Kafka. `lock` is held by the loop while it mutates partition state and by every
+scrape while it reads it, so a scrape never sees a half-updated engine.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from monitor.config import MonitorConfig
 from monitor.events import Alert, DriftAlarm, Event, Score
+from monitor.feedback import FlagPrecision
+from monitor.outcome import BatchResult, FeedbackResult, LoopReport
 from monitor.pipeline import Pipeline
 from monitor.sinks.alerts.explain import RecentFields, drift_alert, drift_resolved, outlier_alert
 from monitor.sinks.alerts.operational import OperationalWatch
@@ -38,38 +41,113 @@ RECENT_ALARMS = 10
 SEGMENT_ROWS = 50  # segments on the status page: drifting first, then the busiest
 
 
+class AlertPort(Protocol):
+    """What the observer asks of the alert sink (`monitor.sinks.alerts.AlertSink`)."""
+
+    def submit(self, alert: Alert) -> None: ...
+
+    def firing(self, alert: Alert) -> bool: ...
+
+    def drop(self, labels: dict[str, str]) -> None: ...
+
+    def checkpoint(self) -> None: ...
+
+    def pending(self) -> int: ...
+
+
+class Totals:
+    """Process-wide counts for /status (since the process started)."""
+
+    def __init__(self) -> None:
+        self.events = self.scored = self.outliers = self.dead_letters = 0
+        self.alarms = self.checkpoints = self.feedback = 0
+
+
 class Observer:
-    """Metrics, status and alert generation for one daemon process."""
+    """Metrics, status and alert generation for one daemon process.
+
+    `alerts` is the alert sink (None without receivers); `highwater` gives an input
+    partition's end offset as the consumer last saw it (for the lag); `feedback` says
+    whether a feedback topic is read (then /status and /metrics report how feedback
+    judged the outlier flags)."""
 
     def __init__(self, cfg: MonitorConfig, clock: Callable[[], float] = time.time,
-                 submit: Callable[[Alert], None] | None = None) -> None:
+                 alerts: AlertPort | None = None,
+                 highwater: Callable[[str, int], int | None] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
-        self.submit = submit
+        self.alerts = alerts
+        self.submit = alerts.submit if alerts is not None else None
+        self.highwater = highwater
         self.lock = threading.RLock()
         self.partitions: dict[Key, Pipeline] = {}
-        self.lag: Callable[[str, int], int | None] = lambda t, p: None
-        self.cache_ratio: Callable[[], float | None] = lambda: None
-        self.alerts_pending: Callable[[], int | None] = lambda: None
-        self.flags: Callable[[], tuple[int, int] | None] = lambda: None  # feedback on flags
-        self.sink_checkpoint: Callable[[], None] = lambda: None
-        self.drop_alerts: Callable[[dict[str, str]], None] = lambda labels: None
+        self.offsets: dict[Key, int] = {}  # next input offset of each partition
+        self.totals = Totals()
+        self.precision = FlagPrecision()
+        self.cache_ratio: float | None = None
         self.drifting: set[tuple[str, int, str]] = set()
         self.last_alarm: dict[str, Any] | None = None
         # newest first on the status page: ids, scores and allow-listed fields only
         self.recent_outliers: deque[dict[str, Any]] = deque(maxlen=RECENT_OUTLIERS)
         self.recent_alarms: deque[dict[str, Any]] = deque(maxlen=RECENT_ALARMS)
         self.memory = RecentFields(cfg.alerts.allow_fields)  # empty without an allow-list
-        self.ops = OperationalWatch(cfg.alerts, clock)
-        model = cfg.embed.model if cfg.fields.text or cfg.fields.template else ""
-        self.metrics = Metrics(segment_cap=cfg.metrics.segment_cap, view=self.view,
-                               clock=clock, model=model)
+        # what fired before a restart can still resolve
+        self.ops = OperationalWatch(cfg.alerts, clock, **(
+            {"firing": alerts.firing} if alerts is not None else {}))
+        self.reads_feedback = cfg.kafka.feedback_topic is not None
+        self.metrics = metrics if metrics is not None else daemon_metrics(cfg, clock)
+        self.metrics.read_state_from(self.view)
+
+    # -- the BatchSink side: what the loop hands over --------------------------------------
+    def batch(self, result: BatchResult, pipeline: Pipeline) -> None:
+        t, p = result.topic, result.partition
+        self.records(t, p, result.received)
+        for _ in result.dead_letters:
+            self.dead_letter(t, p)
+        if result.seconds.get("embed"):
+            self.metrics.embed_seconds.observe(result.seconds["embed"])
+        self.scored(t, p, pipeline, result.events, result.scores, result.alarms)
+        self.offsets[(t, p)] = result.next_offset
+        n = self.totals
+        n.events += result.received
+        n.scored += result.scored
+        n.dead_letters += len(result.dead_letters)
+        n.alarms += len(result.alarms)
+        for s in result.scores:
+            if s.outlier:
+                n.outliers += 1
+                self.precision.flagged(s.event_id)
+
+    def feedback(self, result: FeedbackResult) -> None:
+        for (t, p), count in result.received.items():
+            self.records(t, p, count)
+        for d in result.dead_letters:
+            self.dead_letter(d.topic, d.partition)
+        self.totals.dead_letters += len(result.dead_letters)
+        for event_id, is_fraud in result.labels:
+            self.precision.feedback(event_id, is_fraud)
+        self.totals.feedback += len(result.labels)
+
+    def loop(self, report: LoopReport) -> None:
+        self.cache_ratio = report.cache_hit_ratio
+
+    def checkpoint_alerts(self) -> None:
+        """Make pending alerts durable (before the checkpoint commits offsets)."""
+        if self.alerts is not None:
+            self.alerts.checkpoint()
+
+    def lag(self, topic: str, partition: int) -> int | None:
+        high = self.highwater(topic, partition) if self.highwater is not None else None
+        offset = self.offsets.get((topic, partition))
+        return None if high is None or offset is None else max(0, high - offset)
 
     # -- hooks the loop calls -------------------------------------------------------------
-    def assigned(self, topic: str, partition: int, pipeline: Pipeline) -> None:
+    def assigned(self, topic: str, partition: int, pipeline: Pipeline, offset: int) -> None:
         """A partition restored here: its segments still drifting (as another process, or
         this one before a restart, left them) are resolved from here when they calm down."""
         self.partitions[(topic, partition)] = pipeline
+        self.offsets[(topic, partition)] = offset
         self.drifting |= {(topic, partition, name)
                           for name, m in pipeline.engine.views() if m.drifting}
 
@@ -78,9 +156,11 @@ class Observer:
         drops them without a word (a repeat of a firing it no longer watches would
         contradict the new owner's resolve)."""
         self.partitions.pop((topic, partition), None)
+        self.offsets.pop((topic, partition), None)
         self.metrics.forget(topic, partition)
         self.drifting = {d for d in self.drifting if d[:2] != (topic, partition)}
-        self.drop_alerts({"topic": topic, "partition": str(partition)})
+        if self.alerts is not None:
+            self.alerts.drop({"topic": topic, "partition": str(partition)})
         with self.lock:  # the page shows nothing of a partition this process let go
             for ring in (self.recent_alarms, self.recent_outliers):
                 kept = [r for r in ring if (r["topic"], r["partition"]) != (topic, partition)]
@@ -101,8 +181,6 @@ class Observer:
                scores: Sequence[Score], alarms: Sequence[DriftAlarm]) -> None:
         m = self.metrics
         now = self.clock()
-        if pipeline.last_embed_seconds is not None:
-            m.embed_seconds.observe(pipeline.last_embed_seconds)
         m.latency.observe_many((topic,), [max(0.0, now - ev.timestamp) for ev in events
                                           if ev.timestamp is not None])
         scored = [s for s in scores if s.p_value is not None]
@@ -136,6 +214,7 @@ class Observer:
         """`wrote`: something was made durable and committed (only then is the duration
         a checkpoint's cost); a check that found everything durable is a success too."""
         if ok:
+            self.totals.checkpoints += wrote
             if wrote:
                 self.metrics.checkpoint_seconds.observe(seconds)
             self.metrics.checkpoint_last.set(self.clock())
@@ -175,7 +254,10 @@ class Observer:
         with self.lock:
             parts = [PartitionView(t, p, pl.engine, self.lag(t, p))
                      for (t, p), pl in sorted(self.partitions.items())]
-            return ProcessView(parts, self.cache_ratio(), self.alerts_pending(), self.flags())
+            pending = self.alerts.pending() if self.alerts is not None else None
+            flags = ((self.precision.true_positives, self.precision.false_positives)
+                     if self.reads_feedback else None)
+            return ProcessView(parts, self.cache_ratio, pending, flags)
 
     def status(self, extra: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -192,7 +274,12 @@ class Observer:
             alarm = self.last_alarm
             if alarm is not None and "segment" in alarm:
                 alarm = alarm | {"segment": bounded_label(str(alarm["segment"]))}
-            return {**extra, "partitions": parts, "last_alarm": alarm}
+            n = self.totals
+            counts = {"events": n.events, "scored": n.scored, "outliers": n.outliers,
+                      "dead_letters": n.dead_letters, "alarms": n.alarms,
+                      "checkpoints": n.checkpoints, "feedback": n.feedback,
+                      "flag_precision": self.precision.precision}
+            return {**extra, **counts, "partitions": parts, "last_alarm": alarm}
 
     def status_json(self, extra: Callable[[], dict[str, Any]]) -> tuple[int, str, bytes]:
         body = orjson.dumps(self.status(extra()), option=orjson.OPT_INDENT_2)
@@ -261,11 +348,17 @@ def serve(observer: Observer, http: Any, extra: Callable[[], dict[str, Any]]) ->
     http.route("/", lambda: (200, CONTENT_TYPE, render(observer.page(extra()))))
 
 
-def open_alert_sink(cfg: MonitorConfig, observer: Observer, env: Mapping[str, str],
-                    stack: ExitStack) -> None:
-    """Start the alert sink when receivers are configured and connect it to `observer`."""
+def daemon_metrics(cfg: MonitorConfig, clock: Callable[[], float] = time.time) -> Metrics:
+    """The process's instruments (the observer adds the state series it reads at scrape)."""
+    model = cfg.embed.model if cfg.fields.text or cfg.fields.template else ""
+    return Metrics(segment_cap=cfg.metrics.segment_cap, clock=clock, model=model)
+
+
+def open_alert_sink(cfg: MonitorConfig, metrics: Metrics, env: Mapping[str, str],
+                    stack: ExitStack) -> AlertPort | None:
+    """The alert sink when receivers are configured (closed with `stack`), else None."""
     if not cfg.alerts.receivers:
-        return
+        return None
     from monitor.sinks.alerts import AlertSink
 
     state_dir = cfg.checkpoint.state_dir
@@ -273,19 +366,5 @@ def open_alert_sink(cfg: MonitorConfig, observer: Observer, env: Mapping[str, st
         state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="monitor-alerts-"))
         log.warning("checkpoint.state_dir is not set: the alert outbox lives in %s and does "
                     "not survive a restart", state_dir)
-    sink = AlertSink(cfg.alerts, state_dir, env=env, on_count=observer.metrics.on_alert_count)
-    stack.enter_context(sink)
-    observer.submit = sink.submit
-    observer.alerts_pending = sink.pending
-    observer.sink_checkpoint = sink.checkpoint
-    observer.ops.firing = sink.firing  # what fired before a restart can still resolve
-    observer.drop_alerts = sink.drop
-
-    def detach() -> None:  # runs before the sink closes (LIFO): late revokes skip it
-        observer.submit = None
-        observer.sink_checkpoint = lambda: None
-        observer.alerts_pending = lambda: None
-        observer.ops.firing = lambda alert: False
-        observer.drop_alerts = lambda labels: None
-
-    stack.callback(detach)
+    sink = AlertSink(cfg.alerts, state_dir, env=env, on_count=metrics.on_alert_count)
+    return stack.enter_context(sink)

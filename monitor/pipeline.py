@@ -22,7 +22,6 @@ class Pipeline:
         self.encoder = encoder
         self.engine = Engine(cfg.score, cfg.drift, segmented=cfg.fields.segment is not None,
                              fields=cfg.fields)
-        self.last_embed_seconds: float | None = None
 
     @classmethod
     def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None) -> Pipeline:
@@ -39,12 +38,19 @@ class Pipeline:
         return self.engine.fit_reference(events, *self.encoder.encode_parts(events))
 
     def process(self, events: Sequence[Event]) -> tuple[list[Score], list[DriftAlarm]]:
+        scores, alarms, _ = self.process_timed(events)
+        return scores, alarms
+
+    def process_timed(self, events: Sequence[Event]
+                      ) -> tuple[list[Score], list[DriftAlarm], float]:
+        """`process`, and the seconds spent embedding (the rest is scoring)."""
         if not events:
-            return [], []
+            return [], [], 0.0
         start = time.perf_counter()
         x, text = self.encoder.encode_parts(events)
-        self.last_embed_seconds = time.perf_counter() - start
-        return self.engine.process(events, x, text)
+        embed_s = time.perf_counter() - start
+        scores, alarms = self.engine.process(events, x, text)
+        return scores, alarms, embed_s
 
     def confirm(self, events: Sequence[Event]) -> int:
         """Feedback: the confirmed-fraud `events` become prototypes of their segments

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,3 +82,29 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class RecordingAlerts:
+    """An alert sink (`monitor.observer.AlertPort`) that records what it is given."""
+
+    def __init__(self, sent: list[Any], drop: Callable[[dict[str, str]], None] | None = None,
+                 firing: Callable[[Any], bool] | None = None) -> None:
+        self.sent = sent
+        self._drop = drop
+        self._firing = firing
+
+    def submit(self, alert: Any) -> None:
+        self.sent.append(alert)
+
+    def firing(self, alert: Any) -> bool:
+        return self._firing(alert) if self._firing is not None else False
+
+    def drop(self, labels: dict[str, str]) -> None:
+        if self._drop is not None:
+            self._drop(labels)
+
+    def checkpoint(self) -> None:
+        """Nothing to make durable."""
+
+    def pending(self) -> int:
+        return 0

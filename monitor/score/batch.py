@@ -36,6 +36,7 @@ class SegmentState(Protocol):
     the pass only reads, the segment learns afterwards in `observe`)."""
 
     cfg: ScoreConfig
+    seed: int
     reference: CentroidReference | None
     reservoir: CalibrationReservoir
     margins: CalibrationReservoir

@@ -13,23 +13,20 @@ learn from every event that was no outlier.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from monitor.embed.fields import FieldValues
-from monitor.score.batch import combined_score
+from monitor.score.batch import SegmentState, combined_score
 from monitor.score.text_fields import leave_one_out
-
-if TYPE_CHECKING:  # called by the segment with itself
-    from monitor.score.segment import SegmentModel
 
 Floats = npt.NDArray[np.float64]
 Rows = npt.NDArray[np.int64]
 
 
-def calibrate_fields(m: SegmentModel, values: FieldValues, fit_rows: Rows, cal: Rows,
+def calibrate_fields(m: SegmentState, values: FieldValues, fit_rows: Rows, cal: Rows,
                      distance: Floats, k: int, trim: float) -> Floats:
     """Fit `m`'s field evidence on `fit_rows`, fill its pools from `cal`; returns the
     held-out rows' combined scores (`distance` is their embedding score)."""
@@ -51,7 +48,7 @@ def calibrate_fields(m: SegmentModel, values: FieldValues, fit_rows: Rows, cal: 
                           m.cfg.combine_below)
 
 
-def learn_fields(m: SegmentModel, pending: dict[str, list[Any]], values: FieldValues,
+def learn_fields(m: SegmentState, pending: dict[str, list[Any]], values: FieldValues,
                  normal: npt.NDArray[np.bool_], inlier: npt.NDArray[np.bool_], bar: float,
                  decay: float) -> None:
     """One learning block of per-field evidence: calibrate the pools with the normal

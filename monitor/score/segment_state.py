@@ -7,20 +7,35 @@ bit, as one that never stopped (tests/unit/test_restore_equivalence.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from monitor.embed.fields import FieldValues
+from monitor.score.batch import SegmentState
+from monitor.score.drift.watch import DriftWatch
 from monitor.score.reference import CentroidReference
 
-if TYPE_CHECKING:  # the segment calls these; they only read and write its attributes
-    from monitor.score.segment import SegmentModel
+
+class Persisted(SegmentState, Protocol):
+    """What a segment's state holds beyond what scoring reads (`SegmentModel`)."""
+
+    known: npt.NDArray[np.float64]
+    watch: DriftWatch
+    warm_x: list[npt.NDArray[np.float32]]
+    warm_values: list[FieldValues]
+    warm_ids: list[str]
+    pending: dict[str, list[Any]]
+    seen: int
+    outliers: int
+    rebaseline_due: bool
+    refitting: bool
 
 ARRAYS = ("x", "values", "columns", "pooled", "text", "margin")  # pending array blocks
 
 
-def segment_state(m: SegmentModel) -> dict[str, Any]:
+def segment_state(m: Persisted) -> dict[str, Any]:
     return {
         "seed": m.seed,
         "rng": m.rng.bit_generator.state,
@@ -43,7 +58,7 @@ def segment_state(m: SegmentModel) -> dict[str, Any]:
     }
 
 
-def load_segment_state(m: SegmentModel, state: dict[str, Any]) -> None:
+def load_segment_state(m: Persisted, state: dict[str, Any]) -> None:
     m.seed = int(state["seed"])  # a refit after restore must draw what it would have
     m.rng.bit_generator.state = state["rng"]
     ref = state["reference"]

@@ -111,6 +111,10 @@ class Metrics:
         self.collector = StateCollector(view or ProcessView, segment_cap, clock)
         r.register(self.collector)
 
+    def read_state_from(self, view: Callable[[], ProcessView]) -> None:
+        """The state series come from `view()` at every scrape (the observer's)."""
+        self.collector.view = view
+
     def forget(self, topic: str, partition: int) -> None:
         """Drop a revoked partition's loop-updated series (state series vanish by design)."""
         for c in (self.consumed, self.scored, self.dead_lettered):

@@ -7,7 +7,7 @@ every one of them before it commits any offset (`check`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from kafka import KafkaProducer
@@ -15,6 +15,10 @@ from kafka.producer.future import FutureRecordMetadata
 
 from monitor.events import Score
 from monitor.kafka_clients import check_futures
+from monitor.outcome import BatchResult, DeadLetter, FeedbackResult, LoopReport
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Pipeline
 
 # Dead-letter headers (values are UTF-8 text)
 H_REASON = "monitor.reason"
@@ -37,7 +41,9 @@ ScoredRow = tuple[Score, int, bytes | None, float | None]  # score, offset, key,
 
 
 class TopicSinks:
-    """Sends scored events and dead letters; `check()` raises if any delivery failed."""
+    """Sends scored events and dead letters; `check()` raises if any delivery failed.
+
+    A `BatchSink` (`monitor.outcome`): the daemon hands it every batch's result."""
 
     def __init__(self, producer: KafkaProducer, scored_topic: str, dead_letter_topic: str) -> None:
         self.producer = producer
@@ -46,6 +52,27 @@ class TopicSinks:
         self.pending: list[FutureRecordMetadata] = []
         self.scored_total = 0
         self.dead_letters_total = 0
+
+    def batch(self, result: BatchResult, pipeline: Pipeline) -> None:
+        self._dead_letters(result.dead_letters)
+        times = [ev.timestamp for ev in result.events]
+        self.scored(result.topic, result.partition,
+                    list(zip(result.scores, result.offsets, result.keys, times, strict=True)))
+
+    def feedback(self, result: FeedbackResult) -> None:
+        self._dead_letters(result.dead_letters)
+
+    def loop(self, report: LoopReport) -> None:
+        """Nothing: deliveries are checked at the checkpoint."""
+
+    def _dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        for d in letters:
+            self.dead_letter(d.value, d.key, d.reason, d.topic, d.partition, d.offset,
+                             d.timestamp_ms)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every record sent so far is delivered (or failed)."""
+        self.producer.flush(timeout=timeout_s)
 
     def scored(self, topic: str, partition: int, rows: Sequence[ScoredRow]) -> None:
         """Send one batch of scored events of an input partition."""

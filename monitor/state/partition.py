@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from monitor.outcome import BatchResult
 from monitor.pipeline import Pipeline
 from monitor.state.snapshot import Snapshot
 
@@ -26,6 +27,12 @@ class PartitionState:
     restored: bool = False
     events: int = 0
     feedback: dict[int, int] = field(default_factory=dict)
+
+    def apply(self, result: BatchResult) -> None:
+        """A processed batch moves the partition on: its pipeline already holds it."""
+        self.offset = result.next_offset
+        self.dirty = True
+        self.events += result.received
 
     def snapshot(self) -> Snapshot:
         state = self.pipeline.state_dict()

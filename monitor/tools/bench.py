@@ -20,17 +20,20 @@ import os
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from typing import Any, TextIO
 
 import numpy as np
 import orjson
 from prometheus_client import generate_latest
 
-from monitor.app import Daemon, load_text_model
+from monitor.app import Daemon
 from monitor.config import MonitorConfig, parse_config
 from monitor.decode import decode_json
 from monitor.embed import TextModel
 from monitor.errors import FatalError
+from monitor.outcome import BatchResult, FeedbackResult, LoopReport
+from monitor.pipeline import Pipeline
 from monitor.score.engine import Engine
 from monitor.sinks.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
@@ -43,6 +46,8 @@ from monitor.tools.bench_data import (
 )
 from monitor.tools.demo import Progress
 from monitor.tools.produce import send_lines
+from monitor.tools.stats import Stats
+from monitor.wiring import open_daemon, text_model_for
 
 TOPIC = "bench.events"
 
@@ -62,31 +67,46 @@ def bench_config(shape: str, segments: int, profile: str) -> MonitorConfig:
 
 
 class StreamClock:
-    """What `monitor bench` reads off the daemon after each batch: when the first records
-    arrived, per-batch latency, the end; and a registry scrape every second, as
-    Prometheus would scrape, counted in the metrics stage."""
+    """What `monitor bench` reads off the daemon, as one of its sinks: when the first
+    records arrived, per-batch latency, the end; and a registry scrape every second, as
+    Prometheus would scrape, counted in the metrics stage. Sinks run in order: `stats`
+    before this."""
 
-    def __init__(self, events: int) -> None:
+    def __init__(self, events: int, stats: Stats) -> None:
         self.events = events
+        self.stats = stats
+        self.daemon: Daemon | None = None  # the daemon watched (`watch`)
         self.first_record: float | None = None  # the clock starts here, not at the join
         self.done_at: float | None = None
         self.latencies: list[tuple[float, int]] = []  # (seconds, events)
+        self.scrape_s = 0.0
         self._seen = 0
         self._scraped = 0.0
 
-    def __call__(self, d: Daemon) -> None:
+    def watch(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def batch(self, result: BatchResult, pipeline: Pipeline) -> None:
+        """Counted by `stats`."""
+
+    def feedback(self, result: FeedbackResult) -> None:
+        """No feedback in the bench."""
+
+    def loop(self, report: LoopReport) -> None:
         now = time.perf_counter()
-        if d.stats.events > self._seen and d.polled_at is not None:
+        events = self.stats.events
+        if events > self._seen and report.polled_at is not None:
             if self.first_record is None:  # consume holds just the first poll's time
-                self.first_record = d.polled_at - d.stages.seconds["consume"]
-            self.latencies.append((now - d.polled_at, d.stats.events - self._seen))
-            self._seen = d.stats.events
-        if now - self._scraped >= 1.0:
+                self.first_record = report.polled_at - report.stages.seconds["consume"]
+            self.latencies.append((now - report.polled_at, events - self._seen))
+            self._seen = events
+        d = self.daemon
+        if d is not None and now - self._scraped >= 1.0:
             self._scraped = now
             generate_latest(d.observer.metrics.registry)
-            d.stages.add(metrics=time.perf_counter() - now)
-        if d.stats.events >= self.events and self.done_at is None:
-            d.sinks.producer.flush()  # the clock stops once every scored record is out
+            self.scrape_s += time.perf_counter() - now
+        if d is not None and events >= self.events and self.done_at is None:
+            d.flush()  # the clock stops once every scored record is out
             self.done_at = time.perf_counter()
             d.stop.set()
 
@@ -127,7 +147,7 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
     lines = generate_lines(shape, events, segments)
     texts = [full_text(orjson.loads(b)) for b in lines]
     t = time.perf_counter()
-    model = load_text_model(cfg)
+    model = text_model_for(cfg)
     assert model is not None  # every shape has text fields
     report["model_load_s"] = time.perf_counter() - t
     report["device"] = str(getattr(model, "device", "cpu"))
@@ -142,33 +162,32 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
     # a long-running daemon pays once, so pay it here, before the clock starts
     importlib.import_module("sklearn.cluster")
     report["rss_mb_start"] = rss_mb()
-    with EmbeddedBroker() as broker:
+    stats = Stats()
+    with EmbeddedBroker() as broker, ExitStack() as stack:
         create_topics(broker.bootstrap, [(TOPIC, 1)])
         send_lines(broker.bootstrap, TOPIC, lines, batch_bytes=256 * 1024)
-        progress = Progress(None, out=log, every_s=2.0)
-        clock = StreamClock(events)
-
-        def on_batch(d: Daemon) -> None:
-            if not quiet:
-                progress(d)
-            clock(d)
-
-        daemon = Daemon(cfg, broker.bootstrap, model, stop, on_batch=on_batch)
+        clock = StreamClock(events, stats)
+        sinks: tuple[Any, ...] = (stats, clock)
+        if not quiet:
+            sinks += (Progress(None, stats, stop, out=log, every_s=2.0),)
+        daemon = open_daemon(cfg, broker.bootstrap, model, stack, stop, sinks=sinks)
+        clock.watch(daemon)
         daemon.run()
     report["rss_mb_end"] = rss_mb()
-    if clock.done_at is None or clock.first_record is None:
-        raise FatalError(f"the daemon processed {daemon.stats.events} of {events} events")
+    if clock.done_at is None or clock.first_record is None or stats.last is None:
+        raise FatalError(f"the daemon processed {stats.events} of {events} events")
+    last = stats.last
     elapsed = clock.done_at - clock.first_record
-    report["events_processed"] = daemon.stats.events
+    report["events_processed"] = stats.events
     report["elapsed_s"] = elapsed
-    report["events_per_s"] = daemon.stats.events / elapsed
+    report["events_per_s"] = stats.events / elapsed
     report["latency_p50_ms"] = _weighted_percentile(clock.latencies, 50) * 1000
     report["latency_p99_ms"] = _weighted_percentile(clock.latencies, 99) * 1000
-    text = daemon._text
-    report["text_cache_hit_ratio"] = text.cache.hit_ratio if text else None
-    report["texts_embedded"] = text.texts_embedded if text else 0
-    times = daemon.stages.seconds
-    busy = daemon.stages.busy()
+    report["text_cache_hit_ratio"] = last.cache_hit_ratio
+    report["texts_embedded"] = last.texts_embedded
+    times = dict(last.stages.seconds)  # the stages as the run left them
+    times["metrics"] += clock.scrape_s
+    busy = sum(times.values())
     report["stage_seconds"] = {k: round(v, 4) for k, v in times.items()}
     report["stage_share"] = {k: round(v / busy, 4) for k, v in times.items()}
     report["not_embed_share"] = round(1 - times["embed"] / busy, 4)

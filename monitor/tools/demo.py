@@ -9,24 +9,28 @@ quickstart).
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from monitor.app import Daemon, load_text_model
 from monitor.config import MonitorConfig, parse_config
 from monitor.errors import FatalError
+from monitor.outcome import BatchResult, FeedbackResult, LoopReport
+from monitor.pipeline import Pipeline
 from monitor.sinks.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
-from monitor.stats import Stats
 from monitor.tools.produce import send_lines
+from monitor.tools.stats import Stats
 from monitor.tools.synthetic import DEMO_CONFIG, Truth, generate
+from monitor.wiring import open_daemon, text_model_for
 
 TOPIC = "demo.transactions"
 FIRST = 20_000  # events produced up front when no --events bound is given
@@ -84,25 +88,33 @@ class Feeder(threading.Thread):
 
 
 class Progress:
-    """Live progress line (events/s, outliers, drift alarms); stops the daemon at `total`."""
+    """Live progress line (events/s, outliers, drift alarms) from the run's `stats`; sets
+    `stop` once `total` events are processed. A sink of the daemon's (`monitor.outcome`),
+    after `stats` in the sink order."""
 
-    def __init__(self, total: int | None, out: TextIO = sys.stderr, every_s: float = 0.5) -> None:
+    def __init__(self, total: int | None, stats: Stats, stop: threading.Event,
+                 out: TextIO = sys.stderr, every_s: float = 0.5) -> None:
         self.total = total
+        self.stats = stats
+        self.stop = stop
         self.out = out
         self.every_s = every_s
         self.start = time.monotonic()
         self.last = 0.0
         self.shown = -1
 
-    def __call__(self, d: Daemon) -> None:
+    def batch(self, result: BatchResult, pipeline: Pipeline) -> None:
+        """Nothing per batch: the line is drawn once per turn of the loop."""
+
+    def feedback(self, result: FeedbackResult) -> None:
+        """Feedback is not part of the line."""
+
+    def loop(self, report: LoopReport) -> None:
         now = time.monotonic()
-        if self.shown < 0 and d.http_port:
-            print(f"metrics on http://127.0.0.1:{d.http_port}/metrics (also /status, "
-                  "/healthz, /readyz)", file=self.out, flush=True)
-        done = self.total is not None and d.stats.events >= self.total
-        if done or (now - self.last >= self.every_s and d.stats.events != self.shown):
-            self.last, self.shown = now, d.stats.events
-            s = d.stats
+        s = self.stats
+        done = self.total is not None and s.events >= self.total
+        if done or (now - self.last >= self.every_s and s.events != self.shown):
+            self.last, self.shown = now, s.events
             rate = s.events / max(now - self.start, 1e-9)
             of = f"/{self.total:,}" if self.total else ""
             end = "\r" if self.out.isatty() else "\n"
@@ -110,7 +122,7 @@ class Progress:
                   f"dead letters {s.dead_letters:,}  drift alarms {s.alarms_total}", end=end,
                   file=self.out, flush=True)
         if done:
-            d.stop.set()
+            self.stop.set()
 
 
 def _n(count: int, noun: str) -> str:
@@ -183,9 +195,9 @@ def summary_lines(s: Stats, truth: Truth, elapsed: float) -> tuple[list[str], bo
     return out, detected
 
 
-def summary(d: Daemon, truth: Truth, elapsed: float, out: TextIO = sys.stdout) -> bool:
+def summary(stats: Stats, truth: Truth, elapsed: float, out: TextIO = sys.stdout) -> bool:
     """Print what was injected and what was caught; True when the drift was detected."""
-    lines, detected = summary_lines(d.stats, truth, elapsed)
+    lines, detected = summary_lines(stats, truth, elapsed)
     print("\n" + "\n".join(lines), file=out, flush=True)
     return detected
 
@@ -226,20 +238,25 @@ def write_example(directory: str | Path, seed: int = 7) -> dict[str, Path]:
 def run_demo(events: int | None, seed: int, stop: threading.Event, quiet: bool = False) -> bool:
     cfg = demo_config()
     lines, truth = generate(events or FIRST, seed=seed)
-    text_model = load_text_model(cfg)
-    with EmbeddedBroker() as broker:
+    text_model = text_model_for(cfg)
+    with EmbeddedBroker() as broker, ExitStack() as stack:
         create_topics(broker.bootstrap, [(TOPIC, 1)])
         send_lines(broker.bootstrap, TOPIC, lines)
         print(f"embedded broker on {broker.bootstrap}; produced {len(lines):,} events to "
               f"{TOPIC!r} ({len(truth.fraud_ids)} fraud in {len(truth.fraud_bursts)} bursts, "
               f"drift at event {truth.drift_at:,}, {len(truth.malformed)} malformed)",
               file=sys.stderr)
-        progress = Progress(len(lines) if events else None,
-                            out=open("/dev/null", "w") if quiet else sys.stderr)  # noqa: SIM115
-        daemon = Daemon(cfg, broker.bootstrap, text_model, stop, on_batch=progress)
+        out = stack.enter_context(open(os.devnull, "w")) if quiet else sys.stderr
+        stats = Stats()
+        progress = Progress(len(lines) if events else None, stats, stop, out=out)
+        daemon = open_daemon(cfg, broker.bootstrap, text_model, stack, stop,
+                             sinks=(stats, progress))
+        if daemon.http_port:
+            print(f"metrics on http://127.0.0.1:{daemon.http_port}/metrics (also /status, "
+                  "/healthz, /readyz)", file=out, flush=True)
         feeder = None
         if not events:  # until Ctrl+C
-            feeder = Feeder(broker.bootstrap, truth, seed, stop, lambda: daemon.stats.events)
+            feeder = Feeder(broker.bootstrap, truth, seed, stop, lambda: stats.events)
             feeder.start()
         start = time.monotonic()
         try:
@@ -250,4 +267,4 @@ def run_demo(events: int | None, seed: int, stop: threading.Event, quiet: bool =
                 feeder.join(timeout=60)
         if feeder is not None and feeder.is_alive():
             raise FatalError("the demo feeder did not stop within 60 s")
-        return summary(daemon, truth, time.monotonic() - start)
+        return summary(stats, truth, time.monotonic() - start)

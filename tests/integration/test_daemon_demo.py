@@ -16,8 +16,8 @@ import pytest
 from daemon_helpers import ROOT, free_port, write_config
 
 from monitor.events import DriftAlarm
-from monitor.stats import Stats
 from monitor.tools.demo import summary_lines
+from monitor.tools.stats import Stats
 from monitor.tools.synthetic import Truth
 
 pytestmark = [pytest.mark.slow]

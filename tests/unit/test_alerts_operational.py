@@ -18,7 +18,7 @@ from monitor.observer import Observer
 from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
 from monitor.sinks.alerts.operational import checkpoint_alert, dead_letter_alert
 from monitor.sinks.alerts.router import fingerprint
-from tests.fakes import ManualClock
+from tests.fakes import ManualClock, RecordingAlerts
 
 T0 = 1_700_000_000.0
 
@@ -28,7 +28,7 @@ def observer(**alerts: object) -> tuple[Observer, list[Alert], ManualClock]:
                         alerts=AlertsConfig(**alerts))  # type: ignore[arg-type]
     clock = ManualClock(T0)
     submitted: list[Alert] = []
-    return Observer(cfg, clock=clock, submit=submitted.append), submitted, clock
+    return Observer(cfg, clock=clock, alerts=RecordingAlerts(submitted)), submitted, clock
 
 
 def batch(obs: Observer, topic: str, records: int, dead: int) -> None:

@@ -15,7 +15,6 @@ from monitor.pipeline import Pipeline
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
 from monitor.state.partition import PartitionState
-from monitor.stats import StageTimes, Stats
 from tests.fakes import FakeProducer, ManualClock
 
 TOPIC = "fb"
@@ -95,26 +94,31 @@ def test_partitions_are_looked_up_again_only_every_refresh_interval() -> None:
 def test_each_state_applies_a_case_once_and_records_how_far_it_got() -> None:
     consumer = FakeConsumer({0: [case(0), case(1), b"{not json", case(3, fraud=False)]})
     reader = FeedbackReader(TOPIC, {}, consumer=consumer, clock=ManualClock(0.0))
-    handler = BatchHandler(CFG, Observer(CFG), Stats(), StageTimes())
+    handler = BatchHandler(CFG.fields)
     producer = FakeProducer()
-    handler.sinks = TopicSinks(producer, "scored", "dlq")  # type: ignore[arg-type]
+    sinks = TopicSinks(producer, "scored", "dlq")  # type: ignore[arg-type]
+    observer = Observer(CFG)
     fresh = PartitionState("tx", 0, Pipeline.build(CFG), restored=True)
     ahead = PartitionState("tx", 1, Pipeline.build(CFG), restored=True, feedback={0: 2})
     states = [fresh, ahead]
     reader.position(st.feedback for st in states)
-    handler.feedback(reader.poll(), states, reader.first_sighting)
+    result = handler.feedback(reader.poll(), states, reader.first_sighting)
+    sinks.feedback(result)
+    observer.feedback(result)
     prototypes = {st.partition: sum(len(m.fraud) for m in st.pipeline.engine.segments.values())
                   for st in states}
     assert prototypes == {0: 2, 1: 0}  # the one ahead had applied cases 0 and 1 already
     assert fresh.feedback == ahead.feedback == {0: 4} and fresh.dirty and ahead.dirty
-    assert handler.stats.feedback == 3 and handler.stats.dead_letters == 1
+    assert observer.totals.feedback == 3 and observer.totals.dead_letters == 1
     # a state restored from an older snapshot: re-read for it alone, counted once
     older = PartitionState("tx", 2, Pipeline.build(CFG), restored=True, feedback={0: 1})
     states.append(older)
     reader.position(st.feedback for st in states)
-    handler.feedback(reader.poll(), states, reader.first_sighting)
+    result = handler.feedback(reader.poll(), states, reader.first_sighting)
+    sinks.feedback(result)
+    observer.feedback(result)
     prototypes = {st.partition: sum(len(m.fraud) for m in st.pipeline.engine.segments.values())
                   for st in states}
     assert prototypes == {0: 2, 1: 0, 2: 1}
-    assert handler.stats.feedback == 3 and handler.stats.dead_letters == 1
+    assert observer.totals.feedback == 3 and observer.totals.dead_letters == 1
     assert [m["topic"] for m in producer.sent] == ["dlq"]

@@ -31,6 +31,7 @@ from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
 from monitor.sinks.alerts.explain import deviating_features, drift_alert, outlier_alert
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.router import AlertRouter, fingerprint
+from tests.fakes import RecordingAlerts
 
 NOW = 1_700_000_000.0
 ODD = {"id": "tx-odd", "shop": "web", "amount": 98765.4321, "age": 93.5, "merchant": "zzz",
@@ -198,7 +199,7 @@ def test_outliers_through_the_observer_show_real_ids_and_no_values(
 ) -> None:
     cfg, pipeline, event, s = scored_odd
     submitted: list[Alert] = []
-    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    observer = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted))
     observer.scored("payments", 0, pipeline, [event], [s], [])
     assert [a.kind for a in submitted] == ["outlier"]
     bodies = deliver(submitted, tmp_path)
@@ -217,7 +218,7 @@ def test_outliers_through_the_observer_show_real_ids_and_no_values(
 def test_drift_through_the_observer_reaches_every_receiver(tmp_path: Path) -> None:
     cfg, pipeline, events, scores, alarms = drifted()
     submitted: list[Alert] = []
-    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    observer = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted))
     observer.scored("payments", 0, pipeline, events, scores, alarms)
     drift = [a for a in submitted if a.kind == "drift" and a.status == "firing"]
     assert len(drift) == len(alarms) and drift[0].details["example_ids"]
@@ -242,8 +243,8 @@ def test_drift_resolves_after_the_hysteresis_with_the_firing_fingerprint() -> No
     cfg = config()
     pipeline, rng = warm(cfg)
     submitted: list[Alert] = []
-    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
-    observer.assigned("payments", 0, pipeline)
+    observer = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted))
+    observer.assigned("payments", 0, pipeline, 0)
     feed(observer, pipeline, cfg, rng, 1000, 100, log_mean=7.0, merchant="new")
     firing = [a for a in submitted if a.kind == "drift"]
     assert firing and {a.status for a in firing} == {"firing"}
@@ -263,7 +264,7 @@ def test_an_episode_that_ends_within_its_batch_still_resolves() -> None:
     cfg, pipeline, events, scores, alarms = drifted()  # 200 quiet events > hysteresis 50
     assert not pipeline.engine.segments["web"].drifting
     submitted: list[Alert] = []
-    Observer(cfg, clock=lambda: NOW, submit=submitted.append).scored(
+    Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted)).scored(
         "payments", 3, pipeline, events, scores, alarms)
     drift = [a for a in submitted if a.kind == "drift"]
     assert [a.status for a in drift] == ["firing"] * len(alarms) + ["resolved"]
@@ -275,7 +276,7 @@ def test_one_partition_going_quiet_does_not_resolve_another_partition() -> None:
     cfg = config()
     (p0, rng0), (p1, rng1) = warm(cfg), warm(cfg)  # segment "web" lives in both
     submitted: list[Alert] = []
-    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    observer = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted))
     router = AlertRouter("ops", AlertsConfig(group_wait_seconds=0.0), TokenBucket(100, 60.0))
     for partition, pipeline, rng in ((0, p0, rng0), (1, p1, rng1)):
         feed(observer, pipeline, cfg, rng, 1000, 100, partition, log_mean=7.0, merchant="new")
@@ -303,7 +304,7 @@ def test_exemplars_and_drift_examples_carry_allow_listed_fields() -> None:
     pipeline = Pipeline.build(cfg)
     rng = random.Random(0)
     submitted: list[Alert] = []
-    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    observer = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted))
     feed(observer, pipeline, cfg, rng, 0, 400)  # warm up through the observer
     assert len(observer.memory) == 400
     event = decode_record(ODD, cfg.fields, "")
@@ -329,7 +330,7 @@ def test_exemplars_and_drift_examples_carry_allow_listed_fields() -> None:
 def test_nothing_is_remembered_without_an_allow_list() -> None:
     cfg = config()
     pipeline = Pipeline.build(cfg)
-    observer = Observer(cfg, clock=lambda: NOW, submit=[].append)
+    observer = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts([]))
     feed(observer, pipeline, cfg, random.Random(0), 0, 400)
     assert len(observer.memory) == 0
 
@@ -340,7 +341,7 @@ def test_a_drift_fired_without_a_partition_label_is_resolved_too() -> None:
     cfg = config()
     (p0, rng0), (p1, rng1) = warm(cfg), warm(cfg)
     submitted: list[Alert] = []
-    observer = Observer(cfg, clock=lambda: NOW, submit=submitted.append)
+    observer = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted))
     observer.ops.firing = lambda alert: "partition" not in alert.labels  # the old one fires
     for partition, pipeline, rng in ((0, p0, rng0), (1, p1, rng1)):
         feed(observer, pipeline, cfg, rng, 1000, 100, partition, log_mean=7.0, merchant="new")
@@ -360,10 +361,9 @@ def test_a_partition_moved_while_drifting_is_resolved_by_its_new_owner_only() ->
     cfg = config()
     pipeline, rng = warm(cfg)
     old_sent: list[Alert] = []
-    old = Observer(cfg, clock=lambda: NOW, submit=old_sent.append)
     router = AlertRouter("ops", AlertsConfig(group_wait_seconds=0.0), TokenBucket(100, 60.0))
-    old.drop_alerts = router.drop
-    old.assigned("payments", 0, pipeline)
+    old = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(old_sent, drop=router.drop))
+    old.assigned("payments", 0, pipeline, 0)
     feed(old, pipeline, cfg, rng, 1000, 100, log_mean=7.0, merchant="new")
     [firing] = [a for a in old_sent if a.kind == "drift"][:1]
     for a in old_sent:
@@ -377,10 +377,10 @@ def test_a_partition_moved_while_drifting_is_resolved_by_its_new_owner_only() ->
     state = pipeline.state_dict()
     moved = Pipeline.build(cfg)
     moved.load_state_dict(state)
-    assert moved.engine.segments["web"].drifting
+    assert moved.engine.view("web").drifting  # type: ignore[union-attr]
     new_sent: list[Alert] = []
-    new = Observer(cfg, clock=lambda: NOW, submit=new_sent.append)
-    new.assigned("payments", 0, moved)
+    new = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(new_sent))
+    new.assigned("payments", 0, moved, 0)
     feed(new, moved, cfg, rng, 2000, cfg.drift.hysteresis + 100)
     resolved = [a for a in new_sent if a.kind == "drift" and a.status == "resolved"]
     assert [fingerprint(a) for a in resolved] == [fingerprint(firing)]

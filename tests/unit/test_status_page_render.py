@@ -118,8 +118,8 @@ def test_observer_keeps_bounded_rings_with_allow_listed_fields_only() -> None:
     cfg = MonitorConfig(fields=FieldsConfig(id="id", numeric=[{"name": "amount"}]),
                         alerts=AlertsConfig(allow_fields=("merchant",)))
     obs = Observer(cfg, clock=lambda: NOW)
-    pipeline: Any = SimpleNamespace(last_embed_seconds=None, engine=_engine())
-    obs.assigned("tx", 0, pipeline)
+    pipeline: Any = SimpleNamespace(engine=_engine())
+    obs.assigned("tx", 0, pipeline, 0)
     long_name = "seg-" * 100
     events = [Event(id=f"tx-{i}", segment=long_name,
                     fields={"merchant": f"shop-{i}", "card": f"4111-{i:04d}"}) for i in range(60)]

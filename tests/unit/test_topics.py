@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from monitor.config import parse_config
@@ -12,7 +11,6 @@ from monitor.errors import FatalError
 from monitor.events import Score
 from monitor.handler import BatchHandler
 from monitor.kafka_clients import check_futures
-from monitor.observer import Observer
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import (
     H_OFFSET,
@@ -24,7 +22,6 @@ from monitor.sinks.topics import (
     scored_record,
 )
 from monitor.state.partition import PartitionState
-from monitor.stats import StageTimes, Stats
 from tests.fakes import FakeFuture, FakeProducer
 
 README_FIELDS = {"id", "segment", "score", "p_value", "outlier", "fraud_similarity",
@@ -93,15 +90,18 @@ def _record(offset: int, value: bytes | None, key: bytes | None) -> ConsumerReco
 
 def test_a_tombstone_is_dead_lettered_with_its_null_value_and_the_reason() -> None:
     cfg = parse_config({"fields": {"id": "id", "numeric": [{"name": "amount"}]}})
-    handler = BatchHandler(cfg, Observer(cfg), Stats(), StageTimes())
+    handler = BatchHandler(cfg.fields)
     producer = FakeProducer()
-    handler.sinks = TopicSinks(producer, "scored", "dead")  # type: ignore[arg-type]
+    sinks = TopicSinks(producer, "scored", "dead")  # type: ignore[arg-type]
     state = PartitionState("payments", 3, Pipeline.build(cfg), restored=True)
     tombstones = [_record(10, None, b"card-9"), _record(11, None, None)]
-    handler.records(TopicPartition("payments", 3), state,
-                    [*tombstones, _record(12, b'{"id": "e", "amount": 5}', None)])
-    handler.feedback([_record(13, None, b"card-7")], [], lambda r: True)
-    assert handler.stats.dead_letters == 3 and state.offset == 13
+    result = handler.process(state, [*tombstones, _record(12, b'{"id": "e", "amount": 5}',
+                                                          None)])
+    assert result is not None and result.next_offset == 13 and len(result.dead_letters) == 2
+    sinks.batch(result, state.pipeline)
+    feedback = handler.feedback([_record(13, None, b"card-7")], [], lambda r: True)
+    sinks.feedback(feedback)
+    assert len(feedback.dead_letters) == 1
     assert [(m["topic"], m["value"], m["key"]) for m in producer.sent] == [
         ("dead", None, b"card-9"),
         # kafka-python raises ValueError for a record with neither key nor value

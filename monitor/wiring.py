@@ -1,0 +1,122 @@
+"""Builds a daemon from its config: local resources first, then the Kafka clients.
+
+Everything the `Daemon` depends on is made here and handed to its constructor; the
+`ExitStack` closes them in reverse order (the consumer first, whose revoke takes the last
+checkpoint while the producer, the changelog and the alert sink are still open). Local
+resources come first so that a bad `state_dir` or a taken port is said in one line at
+once, not after the broker retries.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from typing import TypeVar
+
+from monitor.app import Daemon
+from monitor.config import MonitorConfig
+from monitor.embed import TextModel
+from monitor.embed.composite import CompositeEncoder, build_encoder
+from monitor.errors import FatalError
+from monitor.http import HttpServer
+from monitor.kafka_clients import daemon_producer, probe, with_backoff
+from monitor.observer import Observer, daemon_metrics, open_alert_sink
+from monitor.outcome import BatchSink
+from monitor.pipeline import Pipeline
+from monitor.sinks.admin import ensure_output_topics
+from monitor.sinks.topics import TopicSinks
+from monitor.source.feedback import FeedbackReader
+from monitor.source.kafka import Rebalance, make_consumer, subscribe
+from monitor.state.changelog import Changelog
+from monitor.state.checkpoint import Checkpointer
+from monitor.state.snapshot import SnapshotStore
+
+T = TypeVar("T")
+
+
+def text_model_for(cfg: MonitorConfig) -> TextModel | None:
+    """The one text model of the process, or None when no field is text."""
+    if not (cfg.fields.text or cfg.fields.template):
+        return None
+    from monitor.embed.profiles import load_text_model
+
+    e = cfg.embed
+    return load_text_model(e.profile, e.model, e.device, e.batch_size, e.max_seq_length,
+                           e.threads, e.cache_dir)
+
+
+def pipeline_factory(cfg: MonitorConfig, text_model: TextModel | None
+                     ) -> tuple[Callable[[], Pipeline], CompositeEncoder]:
+    """New partitions' pipelines, all sharing one text encoder (and its cache)."""
+    shared = build_encoder(cfg, text_model)
+
+    def new_pipeline() -> Pipeline:
+        own = build_encoder(cfg, text_model)
+        enc = CompositeEncoder(shared.text, own.tabular, cfg.embed.text_weight,
+                               cfg.embed.tabular_weight)
+        return Pipeline(cfg, enc)
+
+    return new_pipeline, shared
+
+
+def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: TextModel | None,
+                stack: ExitStack, stop: threading.Event | None = None,
+                sinks: Sequence[BatchSink] = (), env: Mapping[str, str] | None = None,
+                clock: Callable[[], float] = time.monotonic) -> Daemon:
+    """A daemon ready to `run()`, its resources closed by `stack`."""
+    stop = stop or threading.Event()
+    k = cfg.kafka
+    client = k.client_options(bootstrap)
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise FatalError("stopped while waiting for the Kafka broker")
+
+    def retry(connect: Callable[[], T], what: str) -> T:
+        return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
+                            sleep=sleep)
+
+    store = SnapshotStore(cfg.checkpoint.state_dir) if cfg.checkpoint.state_dir else None
+    h = cfg.http
+    http = HttpServer(h.host, h.port, timeout_s=h.timeout_s,
+                      max_connections=h.max_connections) if h.enabled else None
+    if http is not None:
+        stack.callback(http.server.server_close)
+    metrics = daemon_metrics(cfg)
+    alerts = open_alert_sink(cfg, metrics, os.environ if env is None else env, stack)
+    retry(lambda: probe(bootstrap), f"bootstrap {bootstrap}")
+    changelog_parts = retry(lambda: ensure_output_topics(bootstrap, k, client), "topic set-up")
+    producer = retry(lambda: daemon_producer(k, client), "producer")
+    stack.callback(producer.close)
+    topics = TopicSinks(producer, k.scored_topic, k.dead_letter_topic)
+    changelog = Changelog(producer, k.changelog, changelog_parts, client)
+    stack.callback(changelog.close)
+    feedback = None
+    if k.feedback_topic is not None:
+        topic = k.feedback_topic
+        feedback = retry(lambda: FeedbackReader(topic, client), "feedback reader")
+        stack.callback(feedback.close)
+    consumer = retry(lambda: make_consumer(k, client), "consumer")
+    stack.callback(lambda: consumer.close(autocommit=False))
+
+    def highwater(topic: str, partition: int) -> int | None:
+        from kafka import TopicPartition
+
+        high = consumer.highwater(TopicPartition(topic, partition))
+        return None if high is None else int(high)
+
+    observer = Observer(cfg, alerts=alerts, highwater=highwater, metrics=metrics)
+    checkpointer = Checkpointer(consumer, producer, topics, changelog, store, clock,
+                                k.max_snapshot_bytes)
+    pipelines, shared = pipeline_factory(cfg, text_model)
+    daemon = Daemon(cfg, consumer=consumer, topics=topics, changelog=changelog,
+                    checkpointer=checkpointer, observer=observer, pipelines=pipelines,
+                    text=shared.text, feedback=feedback, sinks=sinks, http=http, stop=stop,
+                    clock=clock)
+    if http is not None:
+        stack.enter_context(http)
+    subscribe(consumer, k, Rebalance(consumer, daemon.on_revoked, daemon.on_assigned))
+    return daemon
