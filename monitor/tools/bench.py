@@ -117,6 +117,45 @@ def _weighted_percentile(pairs: list[tuple[float, int]], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+def _stream(cfg: MonitorConfig, model: TextModel, lines: list[bytes], stop: threading.Event,
+            log: TextIO, quiet: bool) -> tuple[Daemon, StreamClock]:
+    """Produce `lines` to an embedded broker and run the daemon on them to the end."""
+    with EmbeddedBroker() as broker:
+        create_topics(broker.bootstrap, [(TOPIC, 1)])
+        send_lines(broker.bootstrap, TOPIC, lines, batch_bytes=256 * 1024)
+        progress = Progress(None, out=log, every_s=2.0)
+        clock = StreamClock(len(lines))
+
+        def on_batch(d: Daemon) -> None:
+            if not quiet:
+                progress(d)
+            clock(d)
+
+        daemon = Daemon(cfg, broker.bootstrap, model, stop, on_batch=on_batch)
+        daemon.run()
+    return daemon, clock
+
+
+def _daemon_figures(daemon: Daemon, clock: StreamClock, events: int) -> dict[str, Any]:
+    """Throughput, latency, text cache and stage shares of a finished stream."""
+    if clock.done_at is None or clock.first_record is None:
+        raise FatalError(f"the daemon processed {daemon.stats.events} of {events} events")
+    elapsed = clock.done_at - clock.first_record
+    out: dict[str, Any] = {"events_processed": daemon.stats.events, "elapsed_s": elapsed,
+                           "events_per_s": daemon.stats.events / elapsed}
+    out["latency_p50_ms"] = _weighted_percentile(clock.latencies, 50) * 1000
+    out["latency_p99_ms"] = _weighted_percentile(clock.latencies, 99) * 1000
+    text = daemon._text
+    out["text_cache_hit_ratio"] = text.cache.hit_ratio if text else None
+    out["texts_embedded"] = text.texts_embedded if text else 0
+    times = daemon.stages.seconds
+    busy = daemon.stages.busy()
+    out["stage_seconds"] = {k: round(v, 4) for k, v in times.items()}
+    out["stage_share"] = {k: round(v / busy, 4) for k, v in times.items()}
+    out["not_embed_share"] = round(1 - times["embed"] / busy, 4)
+    return out
+
+
 def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: int,
               naive_sample: int, stop: threading.Event, log: TextIO = sys.stderr,
               quiet: bool = False) -> dict[str, Any]:
@@ -142,40 +181,13 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
     # a long-running daemon pays once, so pay it here, before the clock starts
     importlib.import_module("sklearn.cluster")
     report["rss_mb_start"] = rss_mb()
-    with EmbeddedBroker() as broker:
-        create_topics(broker.bootstrap, [(TOPIC, 1)])
-        send_lines(broker.bootstrap, TOPIC, lines, batch_bytes=256 * 1024)
-        progress = Progress(None, out=log, every_s=2.0)
-        clock = StreamClock(events)
-
-        def on_batch(d: Daemon) -> None:
-            if not quiet:
-                progress(d)
-            clock(d)
-
-        daemon = Daemon(cfg, broker.bootstrap, model, stop, on_batch=on_batch)
-        daemon.run()
+    daemon, clock = _stream(cfg, model, lines, stop, log, quiet)
     report["rss_mb_end"] = rss_mb()
-    if clock.done_at is None or clock.first_record is None:
-        raise FatalError(f"the daemon processed {daemon.stats.events} of {events} events")
-    elapsed = clock.done_at - clock.first_record
-    report["events_processed"] = daemon.stats.events
-    report["elapsed_s"] = elapsed
-    report["events_per_s"] = daemon.stats.events / elapsed
-    report["latency_p50_ms"] = _weighted_percentile(clock.latencies, 50) * 1000
-    report["latency_p99_ms"] = _weighted_percentile(clock.latencies, 99) * 1000
-    text = daemon._text
-    report["text_cache_hit_ratio"] = text.cache.hit_ratio if text else None
-    report["texts_embedded"] = text.texts_embedded if text else 0
-    times = daemon.stages.seconds
-    busy = daemon.stages.busy()
-    report["stage_seconds"] = {k: round(v, 4) for k, v in times.items()}
-    report["stage_share"] = {k: round(v / busy, 4) for k, v in times.items()}
-    report["not_embed_share"] = round(1 - times["embed"] / busy, 4)
+    report.update(_daemon_figures(daemon, clock, events))
     report["raw_encode_per_s_after"] = raw_encode_rate(model, raw_texts)
     report["raw_encode_per_s"] = (report["raw_encode_per_s_before"]
                                   + report["raw_encode_per_s_after"]) / 2
-    embed_s = times["embed"]
+    embed_s = daemon.stages.seconds["embed"]
     report["embed_in_daemon_per_s"] = report["texts_embedded"] / embed_s if embed_s else None
     naive_lines = lines[:naive_sample]
     report["naive_loop_per_s"] = naive_loop_rate(model, cfg, naive_lines)
