@@ -157,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_replay(sub)
+    run = sub.add_parser("run", help="run the Kafka daemon")
+    run.add_argument("--config", required=True, help="YAML config file")
+    run.set_defaults(func=cmd_run)
+
+    dp = sub.add_parser("demo", help="the daemon on an embedded broker with a synthetic stream")
+    dp.add_argument("--events", type=int, default=None,
+                    help="stop after N events (default: run until Ctrl+C)")
+    dp.add_argument("--seed", type=int, default=7)
+    dp.add_argument("--quiet", action="store_true")
+    dp.add_argument("--write-example", metavar="DIR",
+                    help="write a small labelled example stream (transactions.jsonl), a "
+                    "reference file (normal.jsonl) and a config (monitor.yaml) for `monitor "
+                    "replay` into DIR, then exit")
+    dp.set_defaults(func=cmd_demo)
+
+    _add_bench(sub)
+    return parser
+
+
+def _add_replay(sub: Any) -> None:
     rp = sub.add_parser("replay", help="score a JSONL/CSV stream offline")
     rp.add_argument("stream", help="JSONL or CSV file, or - for JSONL on stdin")
     rp.add_argument("--config", required=True, help="YAML config file")
@@ -174,21 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_replay)
 
-    run = sub.add_parser("run", help="run the Kafka daemon")
-    run.add_argument("--config", required=True, help="YAML config file")
-    run.set_defaults(func=cmd_run)
 
-    dp = sub.add_parser("demo", help="the daemon on an embedded broker with a synthetic stream")
-    dp.add_argument("--events", type=int, default=None,
-                    help="stop after N events (default: run until Ctrl+C)")
-    dp.add_argument("--seed", type=int, default=7)
-    dp.add_argument("--quiet", action="store_true")
-    dp.add_argument("--write-example", metavar="DIR",
-                    help="write a small labelled example stream (transactions.jsonl), a "
-                    "reference file (normal.jsonl) and a config (monitor.yaml) for `monitor "
-                    "replay` into DIR, then exit")
-    dp.set_defaults(func=cmd_demo)
-
+def _add_bench(sub: Any) -> None:
     bp = sub.add_parser("bench", help="end-to-end throughput through an embedded broker, "
                         "against the raw model and a naive per-event loop")
     bp.add_argument("--events", type=int, default=2000, help="events to stream (default 2000)")
@@ -211,7 +219,6 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
     bp.add_argument("--quiet", action="store_true", help="no progress lines")
     bp.set_defaults(func=cmd_bench)
-    return parser
 
 
 class LibraryNoise(logging.Filter):

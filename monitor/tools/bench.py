@@ -137,6 +137,45 @@ def _weighted_percentile(pairs: list[tuple[float, int]], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+def _stream(cfg: MonitorConfig, model: TextModel, lines: list[bytes], stop: threading.Event,
+            log: TextIO, quiet: bool) -> tuple[Stats, StreamClock]:
+    """Produce `lines` to an embedded broker and run the daemon on them to the end; the
+    bench watches it through sinks of its own (`stats`, then the clock)."""
+    stats = Stats()
+    with EmbeddedBroker() as broker, ExitStack() as stack:
+        create_topics(broker.bootstrap, [(TOPIC, 1)])
+        send_lines(broker.bootstrap, TOPIC, lines, batch_bytes=256 * 1024)
+        clock = StreamClock(len(lines), stats)
+        sinks: tuple[Any, ...] = (stats, clock)
+        if not quiet:
+            sinks += (Progress(None, stats, stop, out=log, every_s=2.0),)
+        daemon = open_daemon(cfg, broker.bootstrap, model, stack, stop, sinks=sinks)
+        clock.watch(daemon)
+        daemon.run()
+    return stats, clock
+
+
+def _daemon_figures(stats: Stats, clock: StreamClock, events: int) -> dict[str, Any]:
+    """Throughput, latency, text cache and stage shares of a finished stream."""
+    last = stats.last
+    if clock.done_at is None or clock.first_record is None or last is None:
+        raise FatalError(f"the daemon processed {stats.events} of {events} events")
+    elapsed = clock.done_at - clock.first_record
+    out: dict[str, Any] = {"events_processed": stats.events, "elapsed_s": elapsed,
+                           "events_per_s": stats.events / elapsed}
+    out["latency_p50_ms"] = _weighted_percentile(clock.latencies, 50) * 1000
+    out["latency_p99_ms"] = _weighted_percentile(clock.latencies, 99) * 1000
+    out["text_cache_hit_ratio"] = last.cache_hit_ratio
+    out["texts_embedded"] = last.texts_embedded
+    times = dict(last.stages.seconds)  # the stages as the run left them
+    times["metrics"] += clock.scrape_s  # the bench's own scrapes, as Prometheus would
+    busy = sum(times.values())
+    out["stage_seconds"] = {k: round(v, 4) for k, v in times.items()}
+    out["stage_share"] = {k: round(v / busy, 4) for k, v in times.items()}
+    out["not_embed_share"] = round(1 - times["embed"] / busy, 4)
+    return out
+
+
 def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: int,
               naive_sample: int, stop: threading.Event, log: TextIO = sys.stderr,
               quiet: bool = False) -> dict[str, Any]:
@@ -162,39 +201,13 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
     # a long-running daemon pays once, so pay it here, before the clock starts
     importlib.import_module("sklearn.cluster")
     report["rss_mb_start"] = rss_mb()
-    stats = Stats()
-    with EmbeddedBroker() as broker, ExitStack() as stack:
-        create_topics(broker.bootstrap, [(TOPIC, 1)])
-        send_lines(broker.bootstrap, TOPIC, lines, batch_bytes=256 * 1024)
-        clock = StreamClock(events, stats)
-        sinks: tuple[Any, ...] = (stats, clock)
-        if not quiet:
-            sinks += (Progress(None, stats, stop, out=log, every_s=2.0),)
-        daemon = open_daemon(cfg, broker.bootstrap, model, stack, stop, sinks=sinks)
-        clock.watch(daemon)
-        daemon.run()
+    stats, clock = _stream(cfg, model, lines, stop, log, quiet)
     report["rss_mb_end"] = rss_mb()
-    if clock.done_at is None or clock.first_record is None or stats.last is None:
-        raise FatalError(f"the daemon processed {stats.events} of {events} events")
-    last = stats.last
-    elapsed = clock.done_at - clock.first_record
-    report["events_processed"] = stats.events
-    report["elapsed_s"] = elapsed
-    report["events_per_s"] = stats.events / elapsed
-    report["latency_p50_ms"] = _weighted_percentile(clock.latencies, 50) * 1000
-    report["latency_p99_ms"] = _weighted_percentile(clock.latencies, 99) * 1000
-    report["text_cache_hit_ratio"] = last.cache_hit_ratio
-    report["texts_embedded"] = last.texts_embedded
-    times = dict(last.stages.seconds)  # the stages as the run left them
-    times["metrics"] += clock.scrape_s
-    busy = sum(times.values())
-    report["stage_seconds"] = {k: round(v, 4) for k, v in times.items()}
-    report["stage_share"] = {k: round(v / busy, 4) for k, v in times.items()}
-    report["not_embed_share"] = round(1 - times["embed"] / busy, 4)
+    report.update(_daemon_figures(stats, clock, events))
     report["raw_encode_per_s_after"] = raw_encode_rate(model, raw_texts)
     report["raw_encode_per_s"] = (report["raw_encode_per_s_before"]
                                   + report["raw_encode_per_s_after"]) / 2
-    embed_s = times["embed"]
+    embed_s = report["stage_seconds"]["embed"]
     report["embed_in_daemon_per_s"] = report["texts_embedded"] / embed_s if embed_s else None
     naive_lines = lines[:naive_sample]
     report["naive_loop_per_s"] = naive_loop_rate(model, cfg, naive_lines)

@@ -14,11 +14,15 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
+
+if TYPE_CHECKING:
+    from monitor.events import Event
 
 SHAPES = ("unique", "repeating")
 _SUBJ = ["my card", "the transfer", "our account", "the new phone", "this invoice", "the app",
@@ -136,6 +140,33 @@ MIXED_FIELDS: dict[str, Any] = {  # per-field evidence on: text beside 6 numeric
     "numeric": [{"name": f"n{j}"} for j in range(6)], "categorical": ["a", "b", "c"]}
 
 
+Batch = tuple[list["Event"], npt.NDArray[np.float32]]
+
+
+def _batch_maker(rng: np.random.Generator, segments: int, dim: int,
+                 mixed: bool) -> Callable[[int, int], Batch]:
+    """`make(n, base)`: n events over `segments` segments (with tabular fields when
+    `mixed`) and their unit vectors, clustered 4 per segment."""
+    from monitor.events import Event
+
+    centres = rng.normal(size=(segments * 4, dim))
+
+    def make(n: int, base: int) -> Batch:
+        seg = rng.integers(segments, size=n)
+        if mixed:
+            num, cat = rng.normal(size=(n, 6)), rng.integers(50, size=(n, 3))
+            evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i,
+                         numeric={f"n{j}": float(num[i, j]) for j in range(6)},
+                         categorical={c: str(cat[i, j]) for j, c in enumerate("abc")})
+                   for i, s in enumerate(seg)]
+        else:
+            evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i)
+                   for i, s in enumerate(seg)]
+        return evs, unit_rows(rng, centres, seg * 4 + rng.integers(4, size=n))
+
+    return make
+
+
 def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 384,
                 batches: int = 40, seed: int = 0, big_batch: int = 2048,
                 repeats: int = 3, mixed: bool = False) -> dict[str, float]:
@@ -148,7 +179,6 @@ def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 38
     from monitor.config import parse_config
     from monitor.embed.composite import CompositeEncoder
     from monitor.embed.tabular import TabularEncoder
-    from monitor.events import Event
     from monitor.observer import Observer
     from monitor.pipeline import Pipeline
 
@@ -162,20 +192,7 @@ def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 38
     # its engine, fed vectors directly: the encoder is never called
     eng = pipe.engine
     observer = Observer(config)  # the daemon's own metrics hook, on its own registry
-    centres = rng.normal(size=(segments * 4, dim))
-
-    def make(n: int, base: int) -> tuple[list[Event], npt.NDArray[np.float32]]:
-        seg = rng.integers(segments, size=n)
-        if mixed:
-            num, cat = rng.normal(size=(n, 6)), rng.integers(50, size=(n, 3))
-            evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i,
-                         numeric={f"n{j}": float(num[i, j]) for j in range(6)},
-                         categorical={c: str(cat[i, j]) for j, c in enumerate("abc")})
-                   for i, s in enumerate(seg)]
-        else:
-            evs = [Event(id=str(base + i), segment=f"s{s}", timestamp=1.7e9 + base + i)
-                   for i, s in enumerate(seg)]
-        return evs, unit_rows(rng, centres, seg * 4 + rng.integers(4, size=n))
+    make = _batch_maker(rng, segments, dim, mixed)
 
     # every segment past its warm-up: the fit waits for the end of a learning block
     per_segment = -(-cfg.warmup // cfg.learn_block) * cfg.learn_block + 4 * cfg.learn_block
@@ -185,7 +202,7 @@ def engine_cost(segments: int = 64, k: int = 32, batch: int = 256, dim: int = 38
             eng.process(*make(batch, j * batch))
     assert all(m.ready for m in eng.segments.values()), "engine bench: a segment still warms up"
 
-    def best(size: int, count: int) -> tuple[float, list[Any], list[Any]]:
+    def best(size: int, count: int) -> tuple[float, list[Batch], list[Any]]:
         fastest, data, outs = float("inf"), [], []
         for _ in range(repeats):
             data = [make(size, -1) for _ in range(count)]

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from monitor.config import MonitorConfig
 from monitor.errors import DecodeError
-from monitor.events import DriftAlarm, Event
+from monitor.events import DriftAlarm, Event, Score
 from monitor.pipeline import Pipeline
 from monitor.source.files import count_lines, decode_raw, read_raw
 from monitor.tools.evaluate import auroc, quality_report
@@ -80,6 +80,78 @@ def load_reference(pipeline: Pipeline, path: str, cfg: MonitorConfig, rejects: T
     return {"events": len(events), "rejected": counts["rejected"], "segments": len(used)}
 
 
+@dataclass
+class _Tally:
+    """What a replay counts as it goes, and the labelled results the quality report needs."""
+
+    events: int = 0
+    scored: int = 0
+    outliers: int = 0
+    alarms: list[DriftAlarm] = field(default_factory=list)
+    labels: list[bool] = field(default_factory=list)
+    flags: list[bool] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    risks: list[float] = field(default_factory=list)
+    fraud_sims: list[float] = field(default_factory=list)
+    evidence: list[dict[str, float]] = field(default_factory=list)
+
+    def add(self, event: Event, res: Score) -> None:
+        self.events += 1
+        self.outliers += res.outlier
+        if res.p_value is None:
+            return
+        self.scored += 1
+        if event.label is not None:
+            self.flags.append(res.outlier)
+            self.labels.append(event.label)
+            self.scores.append(res.score)
+            self.risks.append(res.risk)
+            self.fraud_sims.append(res.fraud_similarity)
+            if res.evidence is not None:
+                self.evidence.append(res.evidence)
+
+    def report(self, rejected: int, elapsed: float, segments: int,
+               reference: dict[str, int]) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "events": self.events,
+            "scored": self.scored,
+            "warming_up": self.events - self.scored,
+            "rejected": rejected,
+            "outliers": self.outliers,
+            "outlier_rate": self.outliers / self.scored if self.scored else 0.0,
+            "events_per_s": self.events / elapsed,
+            "alarms": [a.as_dict() for a in self.alarms],
+            "segments": segments,
+            "reference": reference,
+        }
+        labels = self.labels
+        if labels and any(labels) and not all(labels):
+            report.update(quality_report(labels, self.scores, self.flags))
+            report["auroc_risk"] = auroc(labels, self.risks)
+            report["auroc_fraud_similarity"] = auroc(labels, self.fraud_sims)
+            report["auroc_by_group"] = auroc_by_group(labels, self.evidence)
+        return report
+
+
+def _process(pipeline: Pipeline, batch: list[Event], feedback: bool,
+             collector: ReplayCollector | None) -> tuple[list[Score], list[DriftAlarm]]:
+    seen = batch if feedback else [replace(e, label=None) for e in batch]
+    if collector is None:
+        return pipeline.process(seen)
+    # the same two steps, keeping the embeddings for the report
+    x, text = pipeline.encode(seen)
+    results, alarms = pipeline.engine.process(seen, x, text)
+    collector.batch(batch, x, results, alarms)
+    return results, alarms
+
+
+def _scored_row(event: Event, res: Score) -> bytes:
+    row = res.as_dict()
+    if event.label is not None:
+        row["label"] = event.label
+    return orjson.dumps(row) + b"\n"
+
+
 def replay(
     cfg: MonitorConfig,
     stream: str,
@@ -102,14 +174,7 @@ def replay(
     (`monitor.report`) is shown the reference embeddings and every processed batch.
     """
     counts = {"rejected": 0}
-    labels: list[bool] = []
-    scores: list[float] = []
-    risks: list[float] = []
-    fraud_sims: list[float] = []
-    evidence: list[dict[str, float]] = []
-    flags: list[bool] = []
-    alarms: list[DriftAlarm] = []
-    events_total = outliers = scored = 0
+    tally = _Tally()
     with ExitStack() as stack:
         rej = stack.enter_context(open(rejects, "w")) if rejects else None
         sink = stack.enter_context(open(out, "wb")) if out else None
@@ -119,54 +184,16 @@ def replay(
                                        disable=not progress))
         start = clock()
         for batch in _batches(decode_file(stream, cfg, rej, counts), batch_size):
-            seen = batch if feedback else [replace(e, label=None) for e in batch]
-            if collector is None:
-                results, new_alarms = pipeline.process(seen)
-            else:  # the same two steps, keeping the embeddings for the report
-                x, text = pipeline.encode(seen)
-                results, new_alarms = pipeline.engine.process(seen, x, text)
-                collector.batch(batch, x, results, new_alarms)
-            alarms.extend(new_alarms)
+            results, new_alarms = _process(pipeline, batch, feedback, collector)
+            tally.alarms.extend(new_alarms)
             for event, res in zip(batch, results, strict=True):
-                events_total += 1
-                outliers += res.outlier
+                tally.add(event, res)
                 if sink is not None:
-                    row = res.as_dict()
-                    if event.label is not None:
-                        row["label"] = event.label
-                    sink.write(orjson.dumps(row) + b"\n")
-                if res.p_value is None:
-                    continue
-                scored += 1
-                if event.label is not None:
-                    flags.append(res.outlier)
-                    labels.append(event.label)
-                    scores.append(res.score)
-                    risks.append(res.risk)
-                    fraud_sims.append(res.fraud_similarity)
-                    if res.evidence is not None:
-                        evidence.append(res.evidence)
+                    sink.write(_scored_row(event, res))
             bar.update(len(batch))
-            bar.set_postfix(outliers=outliers, alarms=len(alarms), refresh=False)
+            bar.set_postfix(outliers=tally.outliers, alarms=len(tally.alarms), refresh=False)
         elapsed = max(clock() - start, 1e-9)
-    report: dict[str, Any] = {
-        "events": events_total,
-        "scored": scored,
-        "warming_up": events_total - scored,
-        "rejected": counts["rejected"],
-        "outliers": outliers,
-        "outlier_rate": outliers / scored if scored else 0.0,
-        "events_per_s": events_total / elapsed,
-        "alarms": [a.as_dict() for a in alarms],
-        "segments": pipeline.engine.segment_count,
-        "reference": ref_info,
-    }
-    if labels and any(labels) and not all(labels):
-        report.update(quality_report(labels, scores, flags))
-        report["auroc_risk"] = auroc(labels, risks)
-        report["auroc_fraud_similarity"] = auroc(labels, fraud_sims)
-        report["auroc_by_group"] = auroc_by_group(labels, evidence)
-    return report
+    return tally.report(counts["rejected"], elapsed, pipeline.engine.segment_count, ref_info)
 
 
 def auroc_by_group(labels: list[bool], evidence: list[dict[str, float]]) -> dict[str, float]:

@@ -19,7 +19,7 @@ import yaml
 
 from monitor.config import parse_config
 from monitor.sinks.alerts.payloads import _ALERTNAMES
-from monitor.source import produce
+from monitor.tools import produce
 from tests.integration.daemon_helpers import free_port, wait_until
 from tests.integration.deploy_helpers import DEPLOY, ROOT, load_yaml, require_routes, tool
 
