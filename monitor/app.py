@@ -22,7 +22,7 @@ from monitor.embed.text import TextEncoder
 from monitor.errors import MonitorError
 from monitor.handler import BatchHandler
 from monitor.http import HttpServer, check
-from monitor.observer import Observer, serve
+from monitor.observer import Observer
 from monitor.outcome import BatchSink, LoopReport, StageTimes
 from monitor.pipeline import Pipeline
 from monitor.sinks.topics import TopicSinks
@@ -40,7 +40,7 @@ class Daemon:
 
     `pipelines` makes the model of a newly assigned partition; `text` is the text
     encoder every pipeline shares (its cache), None without text fields; `http`, when
-    given, gets /healthz, /readyz, /metrics, /status and / (the caller serves it)."""
+    given, gets /healthz and /readyz (the caller adds the observer's pages and serves it)."""
 
     def __init__(self, cfg: MonitorConfig, *, consumer: KafkaConsumer, topics: TopicSinks,
                  changelog: Changelog, checkpointer: Checkpointer, observer: Observer,
@@ -77,7 +77,6 @@ class Daemon:
         if http is not None:
             http.route("/healthz", check(self.healthy))
             http.route("/readyz", check(self.ready))
-            serve(observer, http, self._status)
 
     @property
     def http_port(self) -> int | None:
@@ -187,7 +186,7 @@ class Daemon:
         # daemon must not look like one whose checkpoints fail
         self.observer.checkpointed(time.perf_counter() - start, ok=True, wrote=bool(done))
 
-    def _status(self) -> dict[str, object]:
+    def status(self) -> dict[str, object]:
         """/status: readiness and health here, the counts from the observer."""
         return {"ready": self.ready()[1], "healthy": self.healthy()[1]}
 

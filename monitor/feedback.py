@@ -1,23 +1,13 @@
-"""Analyst feedback: labelled events that update the known-fraud prototypes.
+"""How feedback judged the outlier flags: precision over recent flags, matched by event id.
 
-A confirmed-fraud event is embedded without teaching the encoder (its scaler state is put
-back) and added to its segment's prototypes; it never touches the reference, the
-calibration or the drift detectors, so nothing is counted twice when the event itself
-was scored earlier. Outlier flags are matched to later feedback by event id for precision.
+(Applying feedback to the model is `Pipeline.confirm`: a confirmed-fraud event becomes a
+prototype of its segment without teaching the encoder, the reference, the calibration or
+the drift detector, so nothing is counted twice when the event itself was scored earlier.)
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
-
-from monitor.events import Event
-from monitor.pipeline import Pipeline
-
-
-def add_fraud_prototypes(pipeline: Pipeline, events: Sequence[Event]) -> int:
-    """Add the confirmed-fraud `events` to `pipeline`'s prototypes; returns how many."""
-    return pipeline.confirm(events)
 
 
 class FlagPrecision:

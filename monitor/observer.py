@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import heapq
 import logging
-import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -334,37 +332,7 @@ def _recent_outlier(topic: str, partition: int, event: Event, s: Score, now: flo
             "fields": {k: event.fields[k] for k in allow if k in event.fields}}
 
 
-def serve(observer: Observer, http: Any, extra: Callable[[], dict[str, Any]]) -> None:
-    """Add /metrics, /status and the HTML status page (/) to the daemon's HTTP server."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from monitor.sinks.status_page import CONTENT_TYPE, render
-
-    def metrics() -> tuple[int, str, bytes]:
-        return 200, CONTENT_TYPE_LATEST, generate_latest(observer.metrics.registry)
-
-    http.route("/metrics", metrics)
-    http.route("/status", lambda: observer.status_json(extra))
-    http.route("/", lambda: (200, CONTENT_TYPE, render(observer.page(extra()))))
-
-
 def daemon_metrics(cfg: MonitorConfig, clock: Callable[[], float] = time.time) -> Metrics:
     """The process's instruments (the observer adds the state series it reads at scrape)."""
     model = cfg.embed.model if cfg.fields.text or cfg.fields.template else ""
     return Metrics(segment_cap=cfg.metrics.segment_cap, clock=clock, model=model)
-
-
-def open_alert_sink(cfg: MonitorConfig, metrics: Metrics, env: Mapping[str, str],
-                    stack: ExitStack) -> AlertPort | None:
-    """The alert sink when receivers are configured (closed with `stack`), else None."""
-    if not cfg.alerts.receivers:
-        return None
-    from monitor.sinks.alerts import AlertSink
-
-    state_dir = cfg.checkpoint.state_dir
-    if state_dir is None:
-        state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="monitor-alerts-"))
-        log.warning("checkpoint.state_dir is not set: the alert outbox lives in %s and does "
-                    "not survive a restart", state_dir)
-    sink = AlertSink(cfg.alerts, state_dir, env=env, on_count=metrics.on_alert_count)
-    return stack.enter_context(sink)

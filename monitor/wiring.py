@@ -9,12 +9,14 @@ once, not after the broker retries.
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from monitor.app import Daemon
 from monitor.config import MonitorConfig
@@ -23,10 +25,11 @@ from monitor.embed.composite import CompositeEncoder, build_encoder
 from monitor.errors import FatalError
 from monitor.http import HttpServer
 from monitor.kafka_clients import daemon_producer, probe, with_backoff
-from monitor.observer import Observer, daemon_metrics, open_alert_sink
+from monitor.observer import AlertPort, Observer, daemon_metrics
 from monitor.outcome import BatchSink
 from monitor.pipeline import Pipeline
 from monitor.sinks.admin import ensure_output_topics
+from monitor.sinks.metrics import Metrics
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
 from monitor.source.kafka import Rebalance, make_consumer, subscribe
@@ -35,6 +38,7 @@ from monitor.state.checkpoint import Checkpointer
 from monitor.state.snapshot import SnapshotStore
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def text_model_for(cfg: MonitorConfig) -> TextModel | None:
@@ -117,6 +121,37 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
                     text=shared.text, feedback=feedback, sinks=sinks, http=http, stop=stop,
                     clock=clock)
     if http is not None:
+        serve(observer, http, daemon.status)
         stack.enter_context(http)
     subscribe(consumer, k, Rebalance(consumer, daemon.on_revoked, daemon.on_assigned))
     return daemon
+
+
+def serve(observer: Observer, http: Any, extra: Callable[[], dict[str, Any]]) -> None:
+    """Add /metrics, /status and the HTML status page (/) to the daemon's HTTP server."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from monitor.sinks.status_page import CONTENT_TYPE, render
+
+    def metrics() -> tuple[int, str, bytes]:
+        return 200, CONTENT_TYPE_LATEST, generate_latest(observer.metrics.registry)
+
+    http.route("/metrics", metrics)
+    http.route("/status", lambda: observer.status_json(extra))
+    http.route("/", lambda: (200, CONTENT_TYPE, render(observer.page(extra()))))
+
+
+def open_alert_sink(cfg: MonitorConfig, metrics: Metrics, env: Mapping[str, str],
+                    stack: ExitStack) -> AlertPort | None:
+    """The alert sink when receivers are configured (closed with `stack`), else None."""
+    if not cfg.alerts.receivers:
+        return None
+    from monitor.sinks.alerts import AlertSink
+
+    state_dir = cfg.checkpoint.state_dir
+    if state_dir is None:
+        state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="monitor-alerts-"))
+        log.warning("checkpoint.state_dir is not set: the alert outbox lives in %s and does "
+                    "not survive a restart", state_dir)
+    sink = AlertSink(cfg.alerts, state_dir, env=env, on_count=metrics.on_alert_count)
+    return stack.enter_context(sink)

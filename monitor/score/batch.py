@@ -155,16 +155,7 @@ def score_chunks(models: Sequence[SegmentState], x: Matrix, bounds: Sequence[int
         p[a:b] = m.reservoir.p_values(s[a:b])
         smooth[a:b] = m.reservoir.smoothed(s[a:b], u[:, 0])
     normal_sim = 1.0 - dist
-    risk = 1.0 - p
-    fraud_sim = np.zeros(len(x))
-    margin = np.full(len(x), np.nan)  # fraud minus normal similarity, with prototypes
-    p_fraud = np.ones(len(x))
-    for m, a, b in spans:
-        if len(m.fraud):
-            fraud_sim[a:b] = m.fraud.similarity(x[a:b])
-            margin[a:b] = fraud_sim[a:b] - normal_sim[a:b]
-            p_fraud[a:b] = m.margins.p_values(margin[a:b])
-            risk[a:b] = risk_score(p[a:b], p_fraud[a:b], m.evidence_weights)
+    fraud_sim, margin, p_fraud, risk = _fraud_evidence(spans, x, p, normal_sim)
     # a stricter bar than alpha for learning: borderline events (often the start of an
     # attack) neither vouch for themselves nor drag centroids towards them
     accept = (p > max(cfg.alpha, cfg.learn_p)) & ~is_fraud
@@ -176,6 +167,23 @@ def score_chunks(models: Sequence[SegmentState], x: Matrix, bounds: Sequence[int
                   None if f is None else f.cols, None if f is None else f.pooled,
                   None if f is None else f.text, None if f is None else f.evid,
                   margin, p_fraud)
+
+
+def _fraud_evidence(spans: list[tuple[SegmentState, int, int]], x: Matrix, p: Floats,
+                    normal_sim: Floats) -> tuple[Floats, Floats, Floats, Floats]:
+    """Per row: similarity to confirmed fraud, its margin over the nearest normal centroid
+    (NaN without prototypes), that margin's p-value, and the risk."""
+    risk = 1.0 - p
+    fraud_sim = np.zeros(len(x))
+    margin = np.full(len(x), np.nan)
+    p_fraud = np.ones(len(x))
+    for m, a, b in spans:
+        if len(m.fraud):
+            fraud_sim[a:b] = m.fraud.similarity(x[a:b])
+            margin[a:b] = fraud_sim[a:b] - normal_sim[a:b]
+            p_fraud[a:b] = m.margins.p_values(margin[a:b])
+            risk[a:b] = risk_score(p[a:b], p_fraud[a:b], m.evidence_weights)
+    return fraud_sim, margin, p_fraud, risk
 
 
 class _Fielded:

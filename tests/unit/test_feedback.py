@@ -1,4 +1,4 @@
-"""add_fraud_prototypes: confirmed fraud becomes a prototype of its segment, and nothing else
+"""Pipeline.confirm (feedback): confirmed fraud becomes a prototype of its segment, and nothing else
 (the encoder's scalers, the reference, the calibration) changes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 
 from monitor.config import parse_config
 from monitor.events import Event
-from monitor.feedback import FlagPrecision, add_fraud_prototypes
+from monitor.feedback import FlagPrecision
 from monitor.pipeline import Pipeline
 from monitor.state.snapshot import state_digest
 
@@ -49,7 +49,7 @@ def test_fraud_in_a_known_segment_becomes_its_prototype_with_the_encoder_untouch
     reference = seg.reference.state_dict() if seg.reference else None
     assert len(seg.fraud) == 0
 
-    assert add_fraud_prototypes(p, [_fraud(1, "GB")]) == 1
+    assert p.confirm([_fraud(1, "GB")]) == 1
 
     assert len(seg.fraud) == 1
     expected = twin.encoder.encode([_fraud(1, "GB")])[0]  # as the encoder saw it before
@@ -64,7 +64,7 @@ def test_fraud_in_a_known_segment_becomes_its_prototype_with_the_encoder_untouch
 
 def test_a_prototype_raises_the_fraud_similarity_of_a_lookalike() -> None:
     p = _warm_pipeline()
-    add_fraud_prototypes(p, [_fraud(1, "GB")])
+    p.confirm([_fraud(1, "GB")])
     (score,), _ = p.process([_event(9, "GB", 25_001.0, "crypto-atm")])
     assert score.fraud_similarity > 0.99
     (normal,), _ = p.process([_event(10, "GB", 20.0, "m1")])
@@ -75,7 +75,7 @@ def test_fraud_in_an_unseen_segment_creates_it_seeded_with_the_prototype() -> No
     p = _warm_pipeline()
     encoder_before = state_digest(p.encoder.state_dict())
     events = [_fraud(1, "NG"), _fraud(2, "NG"), _fraud(3, "GB")]
-    assert add_fraud_prototypes(p, events) == 3
+    assert p.confirm(events) == 3
     ng = p.engine.segments["NG"]
     assert len(ng.fraud) == 2 and len(p.engine.segments["GB"].fraud) == 1
     assert not ng.ready and ng.seen == 0 and ng.warm_ids == []
@@ -89,8 +89,8 @@ def test_non_fraud_labels_add_nothing_and_change_no_state() -> None:
     p = _warm_pipeline()
     before = state_digest(p.state_dict())
     events = [_event(1, "GB", 10.0, label=False), _event(2, "FR", 10.0, label=None)]
-    assert add_fraud_prototypes(p, events) == 0
-    assert add_fraud_prototypes(p, []) == 0
+    assert p.confirm(events) == 0
+    assert p.confirm([]) == 0
     assert state_digest(p.state_dict()) == before
     assert "FR" not in p.engine.segments
 
@@ -115,7 +115,7 @@ def test_feedback_teaches_the_risk_weights_and_draws_no_randomness() -> None:
     seg = p.engine.segments["GB"]
     rng_before = seg.rng.bit_generator.state
     w_before = seg.evidence_weights
-    add_fraud_prototypes(p, [_fraud(i, "GB") for i in range(5)])
+    p.confirm([_fraud(i, "GB") for i in range(5)])
     assert seg.rng.bit_generator.state == rng_before
     assert seg.known[0] == 2 + 5  # the prior's 2 cases and these 5
     assert seg.evidence_weights[0] > w_before[0]  # far-out amounts: the outlier evidence
@@ -128,7 +128,7 @@ def test_a_state_after_feedback_created_a_segment_restores() -> None:
     from monitor.state.codec import decode_state, encode_state
 
     p = _warm_pipeline()
-    add_fraud_prototypes(p, [_fraud(1, "NG")])
+    p.confirm([_fraud(1, "NG")])
     copy = Pipeline.build(parse_config(CONFIG))
     copy.load_state_dict(decode_state(encode_state(p.state_dict())))
     assert state_digest(copy.state_dict()) == state_digest(p.state_dict())
