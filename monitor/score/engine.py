@@ -47,7 +47,6 @@ class Engine:
         self._resolution(max(1, round(score.warmup * score.holdout)), "a warm-up")
         self.index = 0  # events processed so far (stream position of the next event)
         self.evicted = 0
-        self.alarms_total = 0
 
     def _segment(self, name: str) -> SegmentModel:
         model = self.segments.get(name)
@@ -210,7 +209,6 @@ class Engine:
             centroid_shift=g["centroid_shift"], occupancy_divergence=g["occupancy_divergence"],
             outlier_rate=g["outlier_rate"], timestamp=event.timestamp,
             examples=tuple(g["examples"]))
-        self.alarms_total += 1
         return alarm
 
     def views(self) -> list[tuple[str, SegmentView]]:
@@ -243,7 +241,7 @@ class Engine:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "index": self.index, "evicted": self.evicted, "alarms_total": self.alarms_total,
+            "index": self.index, "evicted": self.evicted,
             "threshold": self.threshold,
             "segments": {name: m.state_dict() for name, m in self.segments.items()},
         }
@@ -251,7 +249,6 @@ class Engine:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.index = int(state["index"])
         self.evicted = int(state["evicted"])
-        self.alarms_total = int(state["alarms_total"])
         self.threshold = float(state["threshold"])
         self.segments = OrderedDict()
         for name, seg_state in state["segments"].items():

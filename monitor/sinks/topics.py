@@ -50,8 +50,6 @@ class TopicSinks:
         self.scored_topic = scored_topic
         self.dead_letter_topic = dead_letter_topic
         self.pending: list[FutureRecordMetadata] = []
-        self.scored_total = 0
-        self.dead_letters_total = 0
 
     def batch(self, result: BatchResult, pipeline: Pipeline) -> None:
         self._dead_letters(result.dead_letters)
@@ -82,7 +80,6 @@ class TopicSinks:
             # keyed like the input, or by event id, so one key's scores stay in order
             self.pending.append(send(out, key=key if key is not None
                                      else score.event_id.encode(), value=body))
-        self.scored_total += len(rows)
 
     def dead_letter(self, value: bytes | None, key: bytes | None, reason: str, topic: str,
                     partition: int, offset: int, timestamp_ms: int | None = None) -> None:
@@ -102,7 +99,6 @@ class TopicSinks:
             key = b""
         self.pending.append(self.producer.send(self.dead_letter_topic, key=key, value=value,
                                                headers=headers))
-        self.dead_letters_total += 1
 
     def check(self, timeout_s: float = 30.0) -> None:
         """After a flush: every send since the last check must have succeeded."""
