@@ -41,6 +41,7 @@ from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.partition import PartitionState
 from monitor.state.recovery import restore_partitions
+from monitor.state.seed import Seed
 from monitor.state.snapshot import SnapshotStore
 from monitor.stats import StageTimes, Stats
 
@@ -65,8 +66,9 @@ class Daemon:
     def __init__(self, cfg: MonitorConfig, bootstrap: str | list[str],
                  text_model: TextModel | None = None, stop: threading.Event | None = None,
                  on_batch: Callable[[Daemon], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, seed: Seed | None = None) -> None:
         self.cfg = cfg
+        self.seed = seed  # `monitor fit` output: where a partition or segment without state starts
         self.k = cfg.kafka
         self.bootstrap = bootstrap
         self.text_model = text_model
@@ -94,7 +96,7 @@ class Daemon:
         own = build_encoder(self.cfg, self.text_model)
         enc = CompositeEncoder(self._text, own.tabular, self.cfg.embed.text_weight,
                                self.cfg.embed.tabular_weight)
-        return Pipeline(self.cfg, enc)
+        return Pipeline(self.cfg, enc, self.seed)
 
     # -- health -------------------------------------------------------------------------
     def healthy(self) -> tuple[bool, str]:

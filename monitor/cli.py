@@ -1,4 +1,4 @@
-"""Command line: `monitor replay`, `monitor demo` (and the daemon commands as they land).
+"""Command line: `monitor replay`, `monitor fit`, `monitor run`, `monitor demo`, `monitor bench`.
 
 The CLI parses the config once and passes it down; it is the only place that prints.
 """
@@ -62,7 +62,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from monitor.tools.replay import replay
 
     cfg = _with_label(load_config(args.config), args.label_field, args.positive)
-    pipeline = Pipeline.build(cfg)
+    seed = None
+    if args.seed:
+        from monitor.state.seed import read_seed
+
+        seed = read_seed(args.seed, cfg, "--seed")
+    pipeline = Pipeline.build(cfg, seed=seed)
     collector = None
     if args.html:
         from monitor.report import ReplayCollector
@@ -80,6 +85,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                           reference=args.reference)
         print(f"HTML report written to {args.html} ({size / 1e6:.2f} MB)", file=sys.stderr)
     _print_summary(report)
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit per-segment references from vetted history into a seed file for the daemon."""
+    from monitor.tools.fit import fit
+
+    result = fit(load_config(args.config), args.history, args.out, rejects=args.rejects,
+                 progress=not args.quiet)
+    print(result.summary())
     return 0
 
 
@@ -110,8 +125,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.lifecycle import install_signals
     from monitor.source.admin import create_topics
     from monitor.source.embedded import EmbeddedBroker
+    from monitor.state.seed import load_seed
 
     cfg = load_config(args.config)
+    seed = load_seed(cfg)  # once, before the broker: a bad file exits 2 at once
+    if seed is not None:
+        print(f"monitor: seeding from {cfg.checkpoint.seed_file} ({seed.describe()})",
+              file=sys.stderr, flush=True)
     stop = threading.Event()
     install_signals(stop, cfg.checkpoint.shutdown_timeout_s)
     with ExitStack() as stack:
@@ -121,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             bootstrap = broker.bootstrap
             create_topics(bootstrap, [(t, cfg.kafka.embedded_partitions) for t in cfg.kafka.topics])
             print(f"monitor: embedded broker on {bootstrap}", file=sys.stderr, flush=True)
-        Daemon(cfg, bootstrap, load_text_model(cfg), stop).run()
+        Daemon(cfg, bootstrap, load_text_model(cfg), stop, seed=seed).run()
     return 0
 
 
@@ -157,7 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="score a JSONL/CSV stream offline")
     rp.add_argument("stream", help="JSONL or CSV file, or - for JSONL on stdin")
     rp.add_argument("--config", required=True, help="YAML config file")
-    rp.add_argument("--reference", help="JSONL/CSV of normal events to build the reference")
+    start = rp.add_mutually_exclusive_group()
+    start.add_argument("--reference", help="JSONL/CSV of normal events to build the reference")
+    start.add_argument("--seed", metavar="FILE", help="start from a seed file written by "
+                       "`monitor fit` (as the daemon does with checkpoint.seed_file)")
     rp.add_argument("--label-field", help="field with confirmed labels (overrides config)")
     rp.add_argument("--positive", help="label value that means fraud (overrides config)")
     rp.add_argument("--out", help="write scored events (JSONL) here")
@@ -170,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="use labels for the quality metrics only, not as fraud feedback")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_replay)
+
+    fp = sub.add_parser("fit", help="fit per-segment references from vetted history into a "
+                        "seed file (checkpoint.seed_file, replay --seed)")
+    fp.add_argument("history", help="JSONL or CSV of vetted normal events")
+    fp.add_argument("--config", required=True, help="YAML config file")
+    fp.add_argument("--out", required=True, help="the seed file to write")
+    fp.add_argument("--rejects", help="write undecodable lines (line, reason) here")
+    fp.add_argument("--quiet", action="store_true", help="no progress bar")
+    fp.set_defaults(func=cmd_fit)
 
     run = sub.add_parser("run", help="run the Kafka daemon")
     run.add_argument("--config", required=True, help="YAML config file")

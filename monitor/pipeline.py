@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import MonitorConfig
 from monitor.embed import Fields, Matrix, TextModel
@@ -13,20 +14,34 @@ from monitor.embed.tabular import NumericScale
 from monitor.events import DriftAlarm, Event, Score
 from monitor.score.engine import Engine
 
+if TYPE_CHECKING:
+    from monitor.state.seed import Seed
+
 
 class Pipeline:
-    """Embeds a batch, then scores it; the state of both round-trips through `state_dict`."""
+    """Embeds a batch, then scores it; the state of both round-trips through `state_dict`.
 
-    def __init__(self, cfg: MonitorConfig, encoder: CompositeEncoder) -> None:
+    With a `seed` (`monitor fit`) the pipeline starts where a replay of the fitted history
+    would: the encoder from the seed's state, and each segment, when first seen without
+    state of its own, from its fitted state. A restored state (`load_state_dict`) wins
+    over the seed for everything it holds.
+    """
+
+    def __init__(self, cfg: MonitorConfig, encoder: CompositeEncoder,
+                 seed: Seed | None = None) -> None:
         self.cfg = cfg
         self.encoder = encoder
         self.engine = Engine(cfg.score, cfg.drift, segmented=cfg.fields.segment is not None,
                              fields=cfg.fields)
         self.last_embed_seconds: float | None = None
+        if seed is not None:
+            self.encoder.load_state_dict(copy.deepcopy(seed.encoder))
+            self.engine.seeds = seed.segments
 
     @classmethod
-    def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None) -> Pipeline:
-        return cls(cfg, build_encoder(cfg, text_model))
+    def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None,
+              seed: Seed | None = None) -> Pipeline:
+        return cls(cfg, build_encoder(cfg, text_model), seed)
 
     def encode(self, events: Sequence[Event]) -> tuple[Matrix, Fields | None]:
         """The events' embedding rows and each text field's own embedding (the engine's
