@@ -1,5 +1,5 @@
-"""Command line: `monitor run` (the daemon), and `monitor replay`, `monitor demo` and
-`monitor bench`, which dispatch to `monitor.tools`.
+"""Command line: `monitor run` (the daemon), and `monitor replay`, `monitor fit`,
+`monitor demo` and `monitor bench`, which dispatch to `monitor.tools`.
 
 The CLI parses the config once and passes it down. It prints the commands' results; the
 tools print their progress and summaries; the daemon core logs (only the signal handlers
@@ -65,7 +65,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from monitor.tools.replay import replay
 
     cfg = _with_label(load_config(args.config), args.label_field, args.positive)
-    pipeline = Pipeline.build(cfg)
+    seed = None
+    if args.seed:
+        from monitor.state.seed import read_seed
+
+        seed = read_seed(args.seed, cfg, "--seed")
+    pipeline = Pipeline.build(cfg, seed=seed)
     collector = None
     if args.html:
         from monitor.report import ReplayCollector
@@ -83,6 +88,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                           reference=args.reference)
         print(f"HTML report written to {args.html} ({size / 1e6:.2f} MB)", file=sys.stderr)
     _print_summary(report)
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit per-segment references from vetted history into a seed file for the daemon."""
+    from monitor.tools.fit import fit
+
+    result = fit(load_config(args.config), args.history, args.out, rejects=args.rejects,
+                 progress=not args.quiet)
+    print(result.summary())
     return 0
 
 
@@ -112,9 +127,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.lifecycle import install_signals
     from monitor.sinks.admin import create_topics
     from monitor.source.embedded import EmbeddedBroker
+    from monitor.state.seed import load_seed
     from monitor.wiring import open_daemon, text_model_for
 
     cfg = load_config(args.config)
+    seed = load_seed(cfg)  # once, before the broker: a bad file exits 2 at once
+    if seed is not None:
+        print(f"monitor: seeding from {cfg.checkpoint.seed_file} ({seed.describe()})",
+              file=sys.stderr, flush=True)
     stop = threading.Event()
     install_signals(stop, cfg.checkpoint.shutdown_timeout_s)
     with ExitStack() as stack:
@@ -124,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             bootstrap = broker.bootstrap
             create_topics(bootstrap, [(t, cfg.kafka.embedded_partitions) for t in cfg.kafka.topics])
             print(f"monitor: embedded broker on {bootstrap}", file=sys.stderr, flush=True)
-        open_daemon(cfg, bootstrap, text_model_for(cfg), stack, stop).run()
+        open_daemon(cfg, bootstrap, text_model_for(cfg), stack, stop, seed=seed).run()
     return 0
 
 
@@ -158,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     _add_replay(sub)
+    fp = sub.add_parser("fit", help="fit per-segment references from vetted history into a "
+                        "seed file (checkpoint.seed_file, replay --seed)")
+    fp.add_argument("history", help="JSONL or CSV of vetted normal events")
+    fp.add_argument("--config", required=True, help="YAML config file")
+    fp.add_argument("--out", required=True, help="the seed file to write")
+    fp.add_argument("--rejects", help="write undecodable lines (line, reason) here")
+    fp.add_argument("--quiet", action="store_true", help="no progress bar")
+    fp.set_defaults(func=cmd_fit)
+
     run = sub.add_parser("run", help="run the Kafka daemon")
     run.add_argument("--config", required=True, help="YAML config file")
     run.set_defaults(func=cmd_run)
@@ -181,7 +210,10 @@ def _add_replay(sub: Any) -> None:
     rp = sub.add_parser("replay", help="score a JSONL/CSV stream offline")
     rp.add_argument("stream", help="JSONL or CSV file, or - for JSONL on stdin")
     rp.add_argument("--config", required=True, help="YAML config file")
-    rp.add_argument("--reference", help="JSONL/CSV of normal events to build the reference")
+    start = rp.add_mutually_exclusive_group()
+    start.add_argument("--reference", help="JSONL/CSV of normal events to build the reference")
+    start.add_argument("--seed", metavar="FILE", help="start from a seed file written by "
+                       "`monitor fit` (as the daemon does with checkpoint.seed_file)")
     rp.add_argument("--label-field", help="field with confirmed labels (overrides config)")
     rp.add_argument("--positive", help="label value that means fraud (overrides config)")
     rp.add_argument("--out", help="write scored events (JSONL) here")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,20 +13,32 @@ from monitor.embed.composite import CompositeEncoder, build_encoder
 from monitor.embed.tabular import NumericScale
 from monitor.events import DriftAlarm, Event, Score
 from monitor.score.engine import Engine
+from monitor.state.seed import Fitted, Seed
 
 
 class Pipeline:
-    """Embeds a batch, then scores it; the state of both round-trips through `state_dict`."""
+    """Embeds a batch, then scores it; the state of both round-trips through `state_dict`.
 
-    def __init__(self, cfg: MonitorConfig, encoder: CompositeEncoder) -> None:
+    With a `seed` (`monitor fit`) the pipeline starts where a replay of the fitted history
+    would: the encoder from the seed's state, and each segment, when first seen without
+    state of its own, from its fitted state. A restored state (`load_state_dict`) wins
+    over the seed for everything it holds.
+    """
+
+    def __init__(self, cfg: MonitorConfig, encoder: CompositeEncoder,
+                 seed: Seed | None = None) -> None:
         self.cfg = cfg
         self.encoder = encoder
         self.engine = Engine(cfg.score, cfg.drift, segmented=cfg.fields.segment is not None,
                              fields=cfg.fields)
+        if seed is not None:
+            self.encoder.load_state_dict(copy.deepcopy(seed.encoder))
+            self.engine.seeds = seed.segments
 
     @classmethod
-    def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None) -> Pipeline:
-        return cls(cfg, build_encoder(cfg, text_model))
+    def build(cls, cfg: MonitorConfig, text_model: TextModel | None = None,
+              seed: Seed | None = None) -> Pipeline:
+        return cls(cfg, build_encoder(cfg, text_model), seed)
 
     def encode(self, events: Sequence[Event]) -> tuple[Matrix, Fields | None]:
         """The events' embedding rows and each text field's own embedding (the engine's
@@ -68,6 +81,12 @@ class Pipeline:
         """Each numeric field's robust centre and spread (for explanations)."""
         tab = self.encoder.tabular
         return [] if tab is None else tab.numeric_scales()
+
+    def fitted(self) -> Fitted:
+        """The encoder's and every segment's fitted state, for a seed file (`monitor fit`)."""
+        segments = self.engine.fitted_states()
+        return Fitted(self.encoder.state_dict(), segments,
+                      sum(1 for _, v in self.engine.views() if v.ready))
 
     def state_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder.state_dict(), "engine": self.engine.state_dict()}

@@ -35,6 +35,7 @@ from monitor.source.feedback import FeedbackReader
 from monitor.source.kafka import Rebalance, make_consumer, subscribe
 from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
+from monitor.state.seed import Seed
 from monitor.state.snapshot import SnapshotStore
 
 T = TypeVar("T")
@@ -52,16 +53,17 @@ def text_model_for(cfg: MonitorConfig) -> TextModel | None:
                            e.threads, e.cache_dir)
 
 
-def pipeline_factory(cfg: MonitorConfig, text_model: TextModel | None
+def pipeline_factory(cfg: MonitorConfig, text_model: TextModel | None, seed: Seed | None = None
                      ) -> tuple[Callable[[], Pipeline], CompositeEncoder]:
-    """New partitions' pipelines, all sharing one text encoder (and its cache)."""
+    """New partitions' pipelines, all sharing one text encoder (and its cache), each
+    starting from `seed` (`monitor fit`'s output) when given."""
     shared = build_encoder(cfg, text_model)
 
     def new_pipeline() -> Pipeline:
         own = build_encoder(cfg, text_model)
         enc = CompositeEncoder(shared.text, own.tabular, cfg.embed.text_weight,
                                cfg.embed.tabular_weight)
-        return Pipeline(cfg, enc)
+        return Pipeline(cfg, enc, seed)
 
     return new_pipeline, shared
 
@@ -69,7 +71,7 @@ def pipeline_factory(cfg: MonitorConfig, text_model: TextModel | None
 def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: TextModel | None,
                 stack: ExitStack, stop: threading.Event | None = None,
                 sinks: Sequence[BatchSink] = (), env: Mapping[str, str] | None = None,
-                clock: Callable[[], float] = time.monotonic) -> Daemon:
+                clock: Callable[[], float] = time.monotonic, seed: Seed | None = None) -> Daemon:
     """A daemon ready to `run()`, its resources closed by `stack`."""
     stop = stop or threading.Event()
     k = cfg.kafka
@@ -115,7 +117,7 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
     observer = Observer(cfg, alerts=alerts, highwater=highwater, metrics=metrics)
     checkpointer = Checkpointer(consumer, producer, topics, changelog, store, clock,
                                 k.max_snapshot_bytes)
-    pipelines, shared = pipeline_factory(cfg, text_model)
+    pipelines, shared = pipeline_factory(cfg, text_model, seed)
     daemon = Daemon(cfg, consumer=consumer, topics=topics, changelog=changelog,
                     checkpointer=checkpointer, observer=observer, pipelines=pipelines,
                     text=shared.text, feedback=feedback, sinks=sinks, http=http, stop=stop,

@@ -163,6 +163,11 @@ class CheckpointConfig(Section):
     on_idle: bool = Field(True, description="also checkpoint when a poll comes back empty "
                           "(caught up), so an idle daemon has nothing left to replay")
     state_dir: str | None = Field(None, description="local snapshots; default: none kept")
+    seed_file: str | None = Field(
+        None, description="reference seed written by `monitor fit`: a partition without "
+        "restored state starts from its encoder state, and a segment without state of its "
+        "own from its fitted state instead of warming up (read once at start-up; a file "
+        "fitted with other fields/embed/score settings is refused)")
     shutdown_timeout_s: float = Field(30.0, gt=0)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from monitor.events import DriftAlarm, Event, Score
 from monitor.score.batch import Scored, score_chunks, warming
 from monitor.score.drift.martingale import threshold_for
 from monitor.score.segment import SegmentModel
+from monitor.score.segment_state import fitted_state, seed_segment
 from monitor.score.view import SegmentView
 
 Matrix = npt.NDArray[np.float32]
@@ -44,6 +45,10 @@ class Engine:
         self.threshold = drift.threshold or threshold_for(
             drift.false_alarm_probability, drift.horizon, budget_segments)
         self.segments: OrderedDict[str, SegmentModel] = OrderedDict()
+        # fitted states (`monitor fit`) a segment without state of its own starts from; set
+        # by `Pipeline`, not part of the state: a restored engine seeds the segments its
+        # snapshot lacks, and an evicted segment seen again starts from the file again
+        self.seeds: Mapping[str, dict[str, Any]] = {}
         self._resolution(max(1, round(score.warmup * score.holdout)), "a warm-up")
         self.index = 0  # events processed so far (stream position of the next event)
         self.evicted = 0
@@ -57,6 +62,9 @@ class Engine:
             seed = (self.score_cfg.seed * 1_000_003 + stable_hash(name)) % (2**32)
             model = SegmentModel(self.score_cfg, self.drift_cfg, self.threshold, seed,
                                  self.layout)
+            fitted = self.seeds.get(name)
+            if fitted is not None:
+                seed_segment(model, fitted)
             self.segments[name] = model
         else:
             self.segments.move_to_end(name)
@@ -238,6 +246,10 @@ class Engine:
         if new:
             self.fit_reference([events[i] for i in new], x[new],
                                None if text is None else text[new])
+
+    def fitted_states(self) -> dict[str, dict[str, Any]]:
+        """Each segment's fitted state without its drift watch (a seed file's segments)."""
+        return {name: fitted_state(m) for name, m in self.segments.items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {

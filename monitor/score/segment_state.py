@@ -7,6 +7,7 @@ bit, as one that never stopped (tests/unit/test_restore_equivalence.py).
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Protocol
 
 import numpy as np
@@ -83,6 +84,24 @@ def load_segment_state(m: Persisted, state: dict[str, Any]) -> None:
     m.refitting = bool(state["refitting"])
     m.pending = {k: (_block_load(k, v) if k in ARRAYS else list(v))
                  for k, v in state["pending"].items()}
+
+
+def fitted_state(m: Persisted) -> dict[str, Any]:
+    """A fitted segment's state for a seed file (`monitor fit`): all but the drift watch.
+
+    A fit never feeds the watch, so it holds nothing learned, only the fitting config's
+    threshold; `seed_segment` gives the segment the running config's fresh watch instead,
+    and drift settings may change without a re-fit.
+    """
+    watch = m.watch.state_dict()
+    return {k: v for k, v in segment_state(m).items() if k not in watch}
+
+
+def seed_segment(m: Persisted, state: dict[str, Any]) -> None:
+    """Start a new segment `m` from a seed file's `fitted_state`, keeping its own fresh
+    drift watch. The file's trees are shared by every partition's engine: `m` loads a
+    copy."""
+    load_segment_state(m, {**copy.deepcopy(state), **m.watch.state_dict()})
 
 
 def _values_state(parts: list[FieldValues]) -> dict[str, Any] | None:

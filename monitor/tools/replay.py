@@ -56,11 +56,15 @@ def _batches(events: Iterator[Event], size: int) -> Iterator[list[Event]]:
 
 
 def load_reference(pipeline: Pipeline, path: str, cfg: MonitorConfig, rejects: TextIO | None,
-                   progress: bool, collector: ReplayCollector | None = None) -> dict[str, int]:
-    """Embed a reference file (with a progress bar) and fit every segment's reference."""
+                   progress: bool, collector: ReplayCollector | None = None,
+                   desc: str = "reference") -> dict[str, int]:
+    """Embed a reference file (with a progress bar) and fit every segment's reference.
+
+    `monitor fit` runs this same function and saves the pipeline's state after it, so a
+    seeded daemon and `replay --reference` start from the same state."""
     counts = {"rejected": 0}
     events = list(decode_file(path, cfg, rejects, counts))
-    bar = tqdm(total=len(events), desc="reference", unit="ev", disable=not progress)
+    bar = tqdm(total=len(events), desc=desc, unit="ev", disable=not progress)
     import numpy as np
 
     parts, texts = [], []

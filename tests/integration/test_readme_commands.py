@@ -27,6 +27,7 @@ EXPECTED = [
     ".venv/bin/monitor replay example/transactions.jsonl --config example/monitor.yaml \\\n"
     "    --reference example/normal.jsonl --out scored.jsonl --report report.json "
     "--rejects rejects.jsonl \\\n    --html report.html",
+    ".venv/bin/monitor fit example/normal.jsonl --config example/monitor.yaml --out seed.mon",
 ]
 
 
@@ -70,3 +71,5 @@ def test_marked_readme_commands_run_as_written(tmp_path: Path) -> None:
     assert report["recall_at_alpha"] == 1.0 and report["auroc"] > 0.95, report
     assert len((tmp_path / "rejects.jsonl").read_text().splitlines()) == 2
     assert len((tmp_path / "scored.jsonl").read_text().splitlines()) == 1200
+    # a replay from the `monitor fit` seed is the `--reference` replay, event for event
+    assert (tmp_path / "seeded.jsonl").read_bytes() == (tmp_path / "scored.jsonl").read_bytes()
