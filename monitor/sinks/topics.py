@@ -104,4 +104,3 @@ class TopicSinks:
         """After a flush: every send since the last check must have succeeded."""
         pending, self.pending = self.pending, []
         check_futures(pending, timeout_s, "output")
-

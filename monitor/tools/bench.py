@@ -216,4 +216,3 @@ def run_bench(events: int, profile: str, shape: str, segments: int, raw_sample: 
     report["ratio_vs_naive_loop"] = report["events_per_s"] / report["naive_loop_per_s"]
     report.update(engine_cost())
     return report
-

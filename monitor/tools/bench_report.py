@@ -59,4 +59,3 @@ def print_table(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     for a, b in rows:
         table.add_row(a, b)
     Console(file=out, width=80).print(table)
-
