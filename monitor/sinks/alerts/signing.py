@@ -15,9 +15,9 @@ import hmac
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from monitor.config import ReceiverConfig
+from monitor.config.base import SECRET_FILE_PREFIX, read_secret
 from monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,9 @@ def load_secret(receiver: ReceiverConfig, env: Mapping[str, str]) -> bytes | Non
         return value.encode()
     if receiver.secret_file:
         try:
-            value = Path(receiver.secret_file).read_text().strip()
-        except OSError as err:
-            raise ConfigError(
-                f"alerts receiver {receiver.name}: cannot read secret_file: {err.strerror}"
-            ) from None
+            value = str(read_secret(SECRET_FILE_PREFIX + receiver.secret_file))
+        except ValueError as err:
+            raise ConfigError(f"alerts receiver {receiver.name}: secret_file: {err}") from None
         if not value:
             raise ConfigError(f"alerts receiver {receiver.name}: secret_file is empty")
         return value.encode()
