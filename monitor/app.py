@@ -88,6 +88,7 @@ class Daemon:
         try:
             self._loop()
             self._checkpoint()
+            self._report()  # the sinks see the last checkpoint too
         except BaseException:
             self.failed = True  # closing the consumer revokes: do not checkpoint then
             raise
