@@ -125,12 +125,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon (`kafka.bootstrap_servers: embedded` starts a local broker first)."""
     from monitor.lifecycle import install_signals
+    from monitor.repartition.roles import check_role, run_roles
     from monitor.sinks.admin import create_topics
     from monitor.source.embedded import EmbeddedBroker
     from monitor.state.seed import load_seed
     from monitor.wiring import open_daemon, text_model_for
 
     cfg = load_config(args.config)
+    check_role(cfg, args.role)
     seed = load_seed(cfg)  # once, before the broker: a bad file exits 2 at once
     if seed is not None:
         print(f"monitor: seeding from {cfg.checkpoint.seed_file} ({seed.describe()})",
@@ -144,7 +146,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             bootstrap = broker.bootstrap
             create_topics(bootstrap, [(t, cfg.kafka.embedded_partitions) for t in cfg.kafka.topics])
             print(f"monitor: embedded broker on {bootstrap}", file=sys.stderr, flush=True)
-        open_daemon(cfg, bootstrap, text_model_for(cfg), stack, stop, seed=seed).run()
+        boot = bootstrap
+        run_roles(cfg, bootstrap, args.role, stack, stop,
+                  lambda: open_daemon(cfg, boot, text_model_for(cfg), stack, stop,
+                                      seed=seed).run)
     return 0
 
 
@@ -189,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the Kafka daemon")
     run.add_argument("--config", required=True, help="YAML config file")
+    run.add_argument("--role", choices=["router", "scorer", "both"], default="both",
+                     help="with kafka.repartition: the router (input -> internal topic by "
+                     "segment), the scorer (the internal topic -> scores), or both in one "
+                     "process (default)")
     run.set_defaults(func=cmd_run)
 
     dp = sub.add_parser("demo", help="the daemon on an embedded broker with a synthetic stream")
