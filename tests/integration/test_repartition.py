@@ -5,6 +5,7 @@ repartition on the same stream (both printed side by side)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,11 @@ def _scored_count(bootstrap: str, topic: str) -> int:
 
 
 def _run(tmp: Path, bootstrap: str, topic: str, n: int, repartition: bool, daemons: int,
-         name: str, feed: Callable[[], object] = lambda: None) -> tuple[str, list[str]]:
+         name: str, feed: Callable[[], object] = lambda: None
+         ) -> tuple[str, list[str], list[str]]:
     """Start `daemons` daemons on a fresh group, `feed()` once they are ready, wait until
-    all `n` events are scored, stop them; returns the group and the daemons' logs."""
+    all `n` events are scored, stop them; returns the group, the daemons' logs and their
+    /metrics pages at the end."""
     group = unique(f"g-{name}")
     procs = []
     for i in range(daemons):
@@ -71,10 +74,22 @@ def _run(tmp: Path, bootstrap: str, topic: str, n: int, repartition: bool, daemo
         feed()
         wait_until(lambda: _scored_count(bootstrap, f"{group}.scored") >= n, 240,
                    f"{n} events scored ({name})", every_s=2)
+        pages = [d.get("/metrics")[1] for d in procs]
     finally:
         codes = [d.stop() for d in procs]
     assert codes == [0] * daemons, [d.output()[-3000:] for d in procs]
-    return group, [d.output() for d in procs]
+    return group, [d.output() for d in procs], pages
+
+
+def _consumed(pages: list[str]) -> dict[str, float]:
+    """monitor_events_consumed_total summed per topic label over the daemons."""
+    out: dict[str, float] = {}
+    for page in pages:
+        for m in re.finditer(r'^monitor_events_consumed_total\{(.*?)\} (\S+)$', page, re.M):
+            topic = re.search(r'topic="([^"]*)"', m[1])
+            assert topic is not None
+            out[topic[1]] = out.get(topic[1], 0.0) + float(m[2])
+    return out
 
 
 def test_repartition_learns_each_segment_once_and_alarms_once(
@@ -88,7 +103,7 @@ def test_repartition_learns_each_segment_once_and_alarms_once(
     def feed() -> None:  # live, about 1,200 events/s, while both daemons run
         fed.append(produce_keyed(bootstrap, topic, rows, DRIFT_AT, chunk=60, pause_s=0.05))
 
-    group, logs = _run(tmp_path, bootstrap, topic, n, True, 2, "rep", feed)
+    group, logs, pages = _run(tmp_path, bootstrap, topic, n, True, 2, "rep", feed)
     stream = fed[0]
     assert sorted(stream.by_partition) == [0, 1, 2]
     rep_warm = warmups(bootstrap, f"{group}.scored")
@@ -101,7 +116,7 @@ def test_repartition_learns_each_segment_once_and_alarms_once(
 
     # per-partition detectors each read their own partition in order: a backlog of the
     # same topic gives them the same streams a live run would
-    plain, plain_logs = _run(tmp_path, bootstrap, topic, n, False, 1, "plain")
+    plain, plain_logs, _ = _run(tmp_path, bootstrap, topic, n, False, 1, "plain")
     plain_warm = warmups(bootstrap, f"{plain}.scored")
     plain_alarms = alarms(plain_logs)
     plain_delay = delays(plain_alarms, stream.by_partition, stream)
@@ -120,6 +135,7 @@ def test_repartition_learns_each_segment_once_and_alarms_once(
     assert {r["topic"] for r in rows} == {topic}
     assert sorted((r["partition"], r["offset"]) for r in rows) == sorted(
         (p, o) for p, ids in stream.by_partition.items() for o in range(len(ids)))
+    assert _consumed(pages) == {topic: n}  # metrics count source records, once
     assert rep_warm == dict.fromkeys(SEGMENTS, WARMUP)
     assert all(plain_warm[s] > WARMUP for s in SEGMENTS)  # learned once per partition
     assert sorted(homes) == sorted(SEGMENTS)
