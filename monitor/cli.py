@@ -162,6 +162,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     install_signals(stop, 30.0)
     profile = args.profile or ("static" if args.memory else "torch")
     report: dict[str, Any] = {}
+    if args.repartition:
+        from monitor.tools import bench_repartition
+
+        report.update(bench_repartition.run(args.events, profile, args.shape,
+                                            args.segments or 1, stop))
+        Path(args.out).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        for key in ("plain_events_per_s", "repartition_events_per_s", "repartition_ratio",
+                    "router_events_per_s"):
+            value = report.get(key)
+            print(f"{key:<26} {'-' if value is None else f'{value:,.3f}'}")
+        print(f"report written to {args.out}", file=sys.stderr)
+        return 0
     if args.engine_only:
         report.update(bench_data.engine_only())
     elif args.memory:
@@ -257,6 +269,9 @@ def _add_bench(sub: Any) -> None:
     bp.add_argument("--memory", action="store_true", help="only the bounded-memory check: RSS "
                     "at event 100,000 vs the last event, encoder and engine without Kafka")
     bp.add_argument("--memory-events", type=int, default=1_000_000)
+    bp.add_argument("--repartition", action="store_true", help="the same stream without "
+                    "and with kafka.repartition (router in the same process): end-to-end "
+                    "rates, their ratio and the router's own rate")
     bp.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
     bp.add_argument("--quiet", action="store_true", help="no progress lines")
     bp.set_defaults(func=cmd_bench)
