@@ -33,7 +33,7 @@ from monitor.sinks.admin import ensure_output_topics
 from monitor.sinks.metrics import Metrics
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
-from monitor.source.kafka import Rebalance, make_consumer, subscribe
+from monitor.source.kafka import make_consumer, rebalance_listener, subscribe
 from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.seed import Seed
@@ -136,7 +136,7 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
     if http is not None:
         serve(observer, http, daemon.status)
         stack.enter_context(http)
-    subscribe(consumer, k, Rebalance(consumer, daemon.on_revoked, daemon.on_assigned))
+    subscribe(consumer, k, rebalance_listener(consumer, daemon.on_revoked, daemon.on_assigned))
     return daemon
 
 

@@ -28,13 +28,6 @@ from monitor.source.embedded import EmbeddedBroker
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.timeout(400),
-    # Not repartition's: with kafka-python 3.0.12 the rebalance listener runs on the
-    # client's IO thread, and the daemon's checkpoint on revoke (Daemon.on_revoked ->
-    # Checkpointer -> consumer.commit) raises "Cannot block on net.run() from the IO
-    # thread itself"; the first daemon's rebalance then fails and the second is never
-    # assigned. Any daemon that holds state when another joins hits it.
-    pytest.mark.xfail(reason="checkpoint on revoke blocks kafka-python 3's IO thread",
-                      strict=False),
 ]
 
 PARTS = 3
