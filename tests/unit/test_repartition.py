@@ -100,3 +100,81 @@ def test_config_and_roles() -> None:
     with pytest.raises(ConfigError, match="--role router"):
         check_role(plain, "router")
     check_role(plain, "both")
+
+
+class _Future:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class _Producer:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail = fail
+        self.flushed = 0
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2}
+
+    def send(self, topic: str, **kw: Any) -> _Future:
+        self.sent.append({"topic": topic, **kw})
+        return _Future(RuntimeError("broker said no") if self.fail else None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.flushed += 1
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.commits: list[Any] = []
+
+    def commit(self, offsets: Any) -> None:
+        self.commits.append(offsets)
+
+
+def _router(producer: _Producer, consumer: _Consumer) -> Any:
+    from monitor.repartition.router import Router
+    from monitor.sinks.topics import TopicSinks
+
+    cfg = parse_config(CONFIG)
+    return Router(cfg.kafka, cfg.fields, consumer=consumer, producer=producer,
+                  dead_letters=TopicSinks(producer, "s", "dlq"))
+
+
+def _input(offset: int, value: bytes | None = None) -> ConsumerRecord:
+    body = value if value is not None else orjson.dumps(
+        {"id": f"e{offset}", "country": ["GB", "FR"][offset % 2], "amount": 1.0})
+    return ConsumerRecord("events", 1, -1, offset, 1700, 0, b"card-7", body, [], None, 6,
+                          len(body), -1)
+
+
+def test_router_forwards_by_segment_dead_letters_bad_input_and_commits_after_acks() -> None:
+    from kafka import TopicPartition
+
+    producer, consumer = _Producer(), _Consumer()
+    router = _router(producer, consumer)
+    tp = TopicPartition("events", 1)
+    router.route({tp: [_input(10), _input(11), _input(12, b"{oops"), _input(13)]})
+    forwards = [s for s in producer.sent if s["topic"] == "g.by-segment"]
+    assert [read_origin(s["headers"]).offset for s in forwards] == [10, 11, 13]
+    assert all(s["key"] == b"card-7" for s in forwards)  # the input's key is kept
+    gb = {s["partition"] for s in forwards if orjson.loads(s["value"])["country"] == "GB"}
+    assert len(gb) == 1 and gb == {router.partition_of("GB")}
+    dead = [s for s in producer.sent if s["topic"] == "dlq"]
+    assert len(dead) == 1 and dict(dead[0]["headers"])["monitor.source.offset"] == b"12"
+    assert producer.flushed == 1 and consumer.commits[0][tp].offset == 14
+
+
+def test_router_commits_nothing_when_a_forward_fails() -> None:
+    from kafka import TopicPartition
+
+    from monitor.errors import FatalError
+
+    producer, consumer = _Producer(fail=True), _Consumer()
+    with pytest.raises(FatalError, match="repartitioned"):
+        _router(producer, consumer).route({TopicPartition("events", 0): [_input(0)]})
+    assert consumer.commits == []
