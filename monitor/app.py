@@ -40,14 +40,17 @@ class Daemon:
 
     `pipelines` makes the model of a newly assigned partition; `text` is the text
     encoder every pipeline shares (its cache), None without text fields; `http`, when
-    given, gets /healthz and /readyz (the caller adds the observer's pages and serves it)."""
+    given, gets /healthz and /readyz (the caller adds the observer's pages and serves it);
+    `handler` turns records into results (the repartition scorer's reads the source
+    headers)."""
 
     def __init__(self, cfg: MonitorConfig, *, consumer: KafkaConsumer, topics: TopicSinks,
                  changelog: Changelog, checkpointer: Checkpointer, observer: Observer,
                  pipelines: Callable[[], Pipeline], text: TextEncoder | None = None,
                  feedback: FeedbackReader | None = None, sinks: Sequence[BatchSink] = (),
                  http: HttpServer | None = None, stop: threading.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 handler: BatchHandler | None = None) -> None:
         self.cfg = cfg
         self.k = cfg.kafka
         self.consumer = consumer
@@ -62,7 +65,7 @@ class Daemon:
         self.http = http
         self.stop = stop or threading.Event()
         self.clock = clock
-        self.handler = BatchHandler(cfg.fields)
+        self.handler = handler or BatchHandler(cfg.fields)
         self.states: dict[TopicPartition, PartitionState] = {}
         self.pending: set[TopicPartition] = set()
         self.joined = False

@@ -125,12 +125,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon (`kafka.bootstrap_servers: embedded` starts a local broker first)."""
     from monitor.lifecycle import install_signals
+    from monitor.repartition.roles import check_role, run_roles
     from monitor.sinks.admin import create_topics
     from monitor.source.embedded import EmbeddedBroker
     from monitor.state.seed import load_seed
     from monitor.wiring import open_daemon, text_model_for
 
     cfg = load_config(args.config)
+    check_role(cfg, args.role)
     seed = load_seed(cfg)  # once, before the broker: a bad file exits 2 at once
     if seed is not None:
         print(f"monitor: seeding from {cfg.checkpoint.seed_file} ({seed.describe()})",
@@ -144,7 +146,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             bootstrap = broker.bootstrap
             create_topics(bootstrap, [(t, cfg.kafka.embedded_partitions) for t in cfg.kafka.topics])
             print(f"monitor: embedded broker on {bootstrap}", file=sys.stderr, flush=True)
-        open_daemon(cfg, bootstrap, text_model_for(cfg), stack, stop, seed=seed).run()
+        boot = bootstrap
+        run_roles(cfg, bootstrap, args.role, stack, stop,
+                  lambda: open_daemon(cfg, boot, text_model_for(cfg), stack, stop,
+                                      seed=seed).run)
     return 0
 
 
@@ -157,6 +162,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     install_signals(stop, 30.0)
     profile = args.profile or ("static" if args.memory else "torch")
     report: dict[str, Any] = {}
+    if args.repartition:
+        from monitor.tools import bench_repartition
+
+        report.update(bench_repartition.run(args.events, profile, args.shape,
+                                            args.segments or 1, stop))
+        Path(args.out).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        for key in ("plain_events_per_s", "repartition_events_per_s", "repartition_ratio",
+                    "router_events_per_s"):
+            value = report.get(key)
+            print(f"{key:<26} {'-' if value is None else f'{value:,.3f}'}")
+        print(f"report written to {args.out}", file=sys.stderr)
+        return 0
     if args.engine_only:
         report.update(bench_data.engine_only())
     elif args.memory:
@@ -189,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the Kafka daemon")
     run.add_argument("--config", required=True, help="YAML config file")
+    run.add_argument("--role", choices=["router", "scorer", "both"], default="both",
+                     help="with kafka.repartition: the router (input -> internal topic by "
+                     "segment), the scorer (the internal topic -> scores), or both in one "
+                     "process (default)")
     run.set_defaults(func=cmd_run)
 
     dp = sub.add_parser("demo", help="the daemon on an embedded broker with a synthetic stream")
@@ -248,6 +269,9 @@ def _add_bench(sub: Any) -> None:
     bp.add_argument("--memory", action="store_true", help="only the bounded-memory check: RSS "
                     "at event 100,000 vs the last event, encoder and engine without Kafka")
     bp.add_argument("--memory-events", type=int, default=1_000_000)
+    bp.add_argument("--repartition", action="store_true", help="the same stream without "
+                    "and with kafka.repartition (router in the same process): end-to-end "
+                    "rates, their ratio and the router's own rate")
     bp.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
     bp.add_argument("--quiet", action="store_true", help="no progress lines")
     bp.set_defaults(func=cmd_bench)

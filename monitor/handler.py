@@ -17,6 +17,8 @@ from monitor.decode import decode_json
 from monitor.errors import DecodeError
 from monitor.events import Event
 from monitor.outcome import BatchResult, DeadLetter, FeedbackResult
+from monitor.repartition.dedupe import Selection, select
+from monitor.repartition.origin import Origin
 from monitor.state.partition import PartitionState
 
 
@@ -24,11 +26,20 @@ def dead_letter(r: ConsumerRecord, reason: str) -> DeadLetter:
     return DeadLetter(r.value, r.key, reason, r.topic, r.partition, r.offset, r.timestamp)
 
 
-class BatchHandler:
-    """Turns records into a `BatchResult`, and feedback records into a `FeedbackResult`."""
+def _origin_letter(r: ConsumerRecord, o: Origin, reason: str) -> DeadLetter:
+    """A repartitioned record's dead letter names its source record, not the internal one."""
+    return DeadLetter(r.value, r.key, reason, o.topic, o.partition, o.offset, o.timestamp_ms)
 
-    def __init__(self, fields: FieldsConfig) -> None:
+
+class BatchHandler:
+    """Turns records into a `BatchResult`, and feedback records into a `FeedbackResult`.
+
+    `repartitioned`: the records are the router's (`monitor.repartition`); their source
+    is read from the headers and the router's duplicates are skipped."""
+
+    def __init__(self, fields: FieldsConfig, repartitioned: bool = False) -> None:
         self.fields = fields
+        self.repartitioned = repartitioned
 
     def process(self, st: PartitionState, records: list[ConsumerRecord]) -> BatchResult | None:
         """Score the records of `st`'s partition not yet reflected in its state (None when
@@ -36,6 +47,8 @@ class BatchHandler:
         records = [r for r in records if r.offset >= st.offset]
         if not records:
             return None
+        if self.repartitioned:
+            return self._process_routed(st, records)
         t0 = time.perf_counter()
         events: list[Event] = []
         kept: list[ConsumerRecord] = []
@@ -54,6 +67,34 @@ class BatchHandler:
             st.topic, st.partition, len(records), events, scores, alarms,
             [r.offset for r in kept], [r.key for r in kept], dead, records[-1].offset + 1,
             {"decode": t1 - t0, "embed": embed_s, "score": t2 - t1 - embed_s})
+
+    def _process_routed(self, st: PartitionState, records: list[ConsumerRecord]
+                        ) -> BatchResult:
+        """As `process`, for the internal topic: duplicates skipped, and every output
+        (scores, dead letters) naming the source record. `received` counts the records
+        applied, not the duplicates, so consumption metrics count each event once."""
+        t0 = time.perf_counter()
+        sel: Selection = select(records, st.sources)
+        events: list[Event] = []
+        kept: list[ConsumerRecord] = []
+        origins: list[Origin] = []
+        dead = sel.dead
+        for r, o in zip(sel.records, sel.origins, strict=True):
+            try:
+                events.append(decode_json(r.value, self.fields,
+                                          f"{o.topic}:{o.partition}:{o.offset}"))
+                kept.append(r)
+                origins.append(o)
+            except DecodeError as err:
+                dead.append(_origin_letter(r, o, err.reason))
+        t1 = time.perf_counter()
+        scores, alarms, embed_s = st.pipeline.process_timed(events)
+        t2 = time.perf_counter()
+        return BatchResult(
+            st.topic, st.partition, len(sel.records) + len(sel.dead), events, scores, alarms,
+            [o.offset for o in origins], [r.key for r in kept], dead, records[-1].offset + 1,
+            {"decode": t1 - t0, "embed": embed_s, "score": t2 - t1 - embed_s},
+            origins=origins, sources=sel.sources)
 
     def feedback(self, records: list[ConsumerRecord], states: Iterable[PartitionState],
                  first_sighting: Callable[[ConsumerRecord], bool]) -> FeedbackResult:

@@ -26,6 +26,7 @@ from monitor.events import Alert, DriftAlarm, Event, Score
 from monitor.feedback import FlagPrecision
 from monitor.outcome import BatchResult, FeedbackResult, LoopReport
 from monitor.pipeline import Pipeline
+from monitor.repartition.split import by_source
 from monitor.sinks.alerts.explain import RecentFields, drift_alert, drift_resolved, outlier_alert
 from monitor.sinks.alerts.operational import OperationalWatch
 from monitor.sinks.labels import bounded_label
@@ -99,13 +100,17 @@ class Observer:
 
     # -- the BatchSink side: what the loop hands over --------------------------------------
     def batch(self, result: BatchResult, pipeline: Pipeline) -> None:
+        """Counts and outliers per source partition (with repartition, the source records'
+        partitions); drift and the lag per partition of the model."""
         t, p = result.topic, result.partition
-        self.records(t, p, result.received)
-        for _ in result.dead_letters:
-            self.dead_letter(t, p)
+        for part in by_source(result):
+            self.records(part.topic, part.partition, part.received)
+            for d in part.dead_letters:
+                self.dead_letter(d.topic, d.partition)
+            self.scored_events(part.topic, part.partition, pipeline, part.events, part.scores)
         if result.seconds.get("embed"):
             self.metrics.embed_seconds.observe(result.seconds["embed"])
-        self.scored(t, p, pipeline, result.events, result.scores, result.alarms)
+        self.drift(t, p, pipeline, result.alarms)
         self.offsets[(t, p)] = result.next_offset
         n = self.totals
         n.events += result.received
@@ -177,6 +182,12 @@ class Observer:
 
     def scored(self, topic: str, partition: int, pipeline: Pipeline, events: Sequence[Event],
                scores: Sequence[Score], alarms: Sequence[DriftAlarm]) -> None:
+        self.scored_events(topic, partition, pipeline, events, scores)
+        self.drift(topic, partition, pipeline, alarms)
+
+    def scored_events(self, topic: str, partition: int, pipeline: Pipeline,
+                      events: Sequence[Event], scores: Sequence[Score]) -> None:
+        """Latency, score and p-value metrics, outliers and their alerts."""
         m = self.metrics
         now = self.clock()
         m.latency.observe_many((topic,), [max(0.0, now - ev.timestamp) for ev in events
@@ -197,6 +208,11 @@ class Observer:
             for i in flagged:
                 self.submit(outlier_alert(topic, events[i], scores[i], pipeline, now, allow,
                                           self.memory))
+
+    def drift(self, topic: str, partition: int, pipeline: Pipeline,
+              alarms: Sequence[DriftAlarm]) -> None:
+        """Drift alarms and resolutions of the partition whose model `pipeline` is."""
+        now = self.clock()
         for alarm in alarms:
             self.last_alarm = {"topic": topic, "partition": partition, **alarm.as_dict()}
             self.recent_alarms.append({**self.last_alarm, "time": now,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from monitor.events import DriftAlarm, Event, Score
+from monitor.repartition.origin import Origin
 
 if TYPE_CHECKING:
     from monitor.pipeline import Pipeline
@@ -35,7 +36,13 @@ class DeadLetter:
 class BatchResult:
     """One polled batch of one input partition. `events`, `scores`, `offsets` and `keys`
     are aligned (the records that decoded); `received` counts every record read, and
-    `next_offset` is the partition's next offset once this batch is applied."""
+    `next_offset` is the partition's next offset once this batch is applied.
+
+    With repartition (`monitor.repartition`) the batch is of an internal partition:
+    `origins`, aligned with `events`, say which source record each event is (outputs name
+    it, not the internal one), and `sources` is the highest source offset per source
+    partition this batch covers, dead letters included (what later duplicates are
+    recognised by). Both are None and empty without repartition."""
 
     topic: str
     partition: int
@@ -48,6 +55,8 @@ class BatchResult:
     dead_letters: list[DeadLetter]
     next_offset: int
     seconds: dict[str, float] = field(default_factory=dict)  # decode, embed, score
+    origins: list[Origin] | None = None
+    sources: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @property
     def scored(self) -> int:

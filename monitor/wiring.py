@@ -23,6 +23,7 @@ from monitor.config import MonitorConfig
 from monitor.embed import TextModel
 from monitor.embed.composite import CompositeEncoder, build_encoder
 from monitor.errors import FatalError
+from monitor.handler import BatchHandler
 from monitor.http import HttpServer
 from monitor.kafka_clients import daemon_producer, probe, with_backoff
 from monitor.observer import AlertPort, Observer, daemon_metrics
@@ -32,7 +33,7 @@ from monitor.sinks.admin import ensure_output_topics
 from monitor.sinks.metrics import Metrics
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
-from monitor.source.kafka import Rebalance, make_consumer, subscribe
+from monitor.source.kafka import make_consumer, rebalance_listener, subscribe
 from monitor.state.changelog import Changelog
 from monitor.state.checkpoint import Checkpointer
 from monitor.state.seed import Seed
@@ -72,8 +73,18 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
                 stack: ExitStack, stop: threading.Event | None = None,
                 sinks: Sequence[BatchSink] = (), env: Mapping[str, str] | None = None,
                 clock: Callable[[], float] = time.monotonic, seed: Seed | None = None) -> Daemon:
-    """A daemon ready to `run()`, its resources closed by `stack`."""
+    """A daemon ready to `run()`, its resources closed by `stack`. With
+    `kafka.repartition` it is the scorer: it reads the internal topic (created here if
+    the router has not yet) and names each event's source record in its outputs."""
     stop = stop or threading.Event()
+    handler = BatchHandler(cfg.fields, repartitioned=cfg.kafka.repartition)
+    if cfg.kafka.repartition:
+        from monitor.repartition.wiring import ensure_internal_topic, retrying, scorer_config
+
+        opts = cfg.kafka.client_options(bootstrap)
+        retrying(cfg.kafka, stop)(lambda: ensure_internal_topic(bootstrap, cfg.kafka, opts),
+                                  "internal topic set-up")
+        cfg = scorer_config(cfg)
     k = cfg.kafka
     client = k.client_options(bootstrap)
 
@@ -121,11 +132,11 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
     daemon = Daemon(cfg, consumer=consumer, topics=topics, changelog=changelog,
                     checkpointer=checkpointer, observer=observer, pipelines=pipelines,
                     text=shared.text, feedback=feedback, sinks=sinks, http=http, stop=stop,
-                    clock=clock)
+                    clock=clock, handler=handler)
     if http is not None:
         serve(observer, http, daemon.status)
         stack.enter_context(http)
-    subscribe(consumer, k, Rebalance(consumer, daemon.on_revoked, daemon.on_assigned))
+    subscribe(consumer, k, rebalance_listener(consumer, daemon.on_revoked, daemon.on_assigned))
     return daemon
 
 

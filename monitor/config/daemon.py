@@ -95,6 +95,16 @@ class KafkaConfig(Section):
     max_snapshot_bytes: int = Field(
         16 << 20, gt=0, description="largest state snapshot (producer max_request_size and "
         "the changelog topic's max.message.bytes)")
+    repartition: bool = Field(
+        False, description="route events through the internal topic `<group_id>.by-segment`, "
+        "keyed by segment, so each segment is learned once, by one scorer partition, instead "
+        "of once per input partition; use it when the input is keyed by card, account or "
+        "user (every input partition then sees every segment); off scores each input "
+        "partition on its own, as before")
+    repartition_partitions: int | None = Field(
+        None, gt=0, description="partitions of the internal topic when it is created "
+        "(default: as many as the largest input topic); one segment's traffic always lands "
+        "on one of them")
 
     @field_validator("sasl_plain_password", "ssl_password", mode="before")
     @classmethod
@@ -105,13 +115,16 @@ class KafkaConfig(Section):
     def _topics_or_pattern(self) -> KafkaConfig:
         if not self.topics and self.pattern is None:
             raise ValueError("set kafka.topics or kafka.pattern")
+        if self.repartition and self.by_segment_topic in self.topics:
+            raise ValueError(f"kafka.topics lists the internal topic {self.by_segment_topic!r}:"
+                             " with repartition the router writes it, the scorer reads it")
         if self.pattern is not None:
             try:
                 regex = re.compile(self.pattern)
             except re.error as err:
                 raise ValueError(f"kafka.pattern is not a valid regex: {err}") from None
             own = [self.scored_topic, self.dead_letter_topic, self.changelog,
-                   self.feedback_topic]
+                   self.feedback_topic, self.by_segment_topic if self.repartition else None]
             # the daemon would consume its own output (or the feedback as events)
             caught = [t for t in own if t is not None and regex.match(t)]
             if caught:
@@ -137,6 +150,17 @@ class KafkaConfig(Section):
     @property
     def changelog(self) -> str:
         return self.changelog_topic or f"{self.group_id}.changelog"
+
+    @property
+    def by_segment_topic(self) -> str:
+        """The internal repartition topic (`repartition: true`)."""
+        return f"{self.group_id}.by-segment"
+
+    @property
+    def router_group(self) -> str:
+        """The router's own consumer group: it commits input offsets, the scorers commit
+        the internal topic's."""
+        return f"{self.group_id}.router"
 
     def client_options(self, bootstrap: str | list[str]) -> dict[str, Any]:
         """Connection and security options shared by consumers, producers and admins."""

@@ -54,6 +54,11 @@ class TopicSinks:
     def batch(self, result: BatchResult, pipeline: Pipeline) -> None:
         self._dead_letters(result.dead_letters)
         times = [ev.timestamp for ev in result.events]
+        if result.origins is not None:  # repartitioned: each row names its source record
+            for o, row in zip(result.origins, zip(result.scores, result.offsets, result.keys,
+                                                  times, strict=True), strict=True):
+                self.scored(o.topic, o.partition, [row])
+            return
         self.scored(result.topic, result.partition,
                     list(zip(result.scores, result.offsets, result.keys, times, strict=True)))
 

@@ -40,3 +40,22 @@ def test_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert sum(r["stage_share"].values()) == pytest.approx(1.0, abs=0.01)
     assert r["stage_share"]["embed"] > 0
     assert "ratio vs raw encode" in proc.stdout  # the table
+
+
+@pytest.mark.timeout(300)
+def test_bench_repartition_reports_both_rates_and_the_router(tmp_path: Path) -> None:
+    """`--repartition` (static profile to keep it short): both end-to-end rates, their
+    ratio and the router's own rate, every record forwarded once."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "monitor", "bench", "--repartition",
+                           "--profile", "static", "--events", "3000", "--segments", "6",
+                           "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    for k in ("plain_events_per_s", "repartition_events_per_s", "repartition_ratio",
+              "router_events_per_s"):
+        assert math.isfinite(r[k]) and r[k] > 0, (k, r[k])
+    assert r["router_forwarded"] == 3000
+    assert r["plain"]["events_processed"] == r["repartition"]["events_processed"] == 3000
+    assert "repartition_ratio" in proc.stdout

@@ -1,0 +1,88 @@
+"""Builds the router and the scorer's view of the config (`kafka.repartition: true`).
+
+The scorer is the ordinary daemon (`monitor.wiring.open_daemon`) whose input is the
+internal topic; the router is built here with the same retry helper and producer
+factory as the daemon (`monitor.kafka_clients`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from typing import Any, TypeVar
+
+from kafka import KafkaConsumer
+
+from monitor.config import KafkaConfig, MonitorConfig
+from monitor.errors import FatalError
+from monitor.kafka_clients import daemon_producer, probe, with_backoff
+from monitor.repartition.router import Router
+from monitor.sinks.admin import create_topics, source_topics, topic_partitions
+from monitor.sinks.topics import TopicSinks
+from monitor.source.kafka import make_consumer
+
+T = TypeVar("T")
+
+
+def scorer_config(cfg: MonitorConfig) -> MonitorConfig:
+    """The scorer's config: the same, reading the internal topic instead of the input."""
+    k = cfg.kafka.model_copy(update={"topics": [cfg.kafka.by_segment_topic], "pattern": None})
+    return cfg.model_copy(update={"kafka": k})
+
+
+def ensure_internal_topic(bootstrap: str | list[str], k: KafkaConfig,
+                          client: Mapping[str, Any]) -> int:
+    """Create `<group_id>.by-segment` if missing (`repartition_partitions`, default the
+    largest input topic's count); returns its partition count."""
+    parts = k.repartition_partitions
+    if parts is None:
+        counts = [topic_partitions(bootstrap, t, client)
+                  for t in source_topics(bootstrap, k, client)]
+        parts = max([n for n in counts if n] or [1])
+    create_topics(bootstrap, [(k.by_segment_topic, parts), (k.dead_letter_topic, 1)],
+                  client=client)
+    found = topic_partitions(bootstrap, k.by_segment_topic, client)
+    if found is None:
+        raise FatalError(f"the internal topic {k.by_segment_topic} could not be created")
+    return found
+
+
+def retrying(k: KafkaConfig, stop: threading.Event
+             ) -> Callable[[Callable[[], T], str], T]:
+    """The daemon's start-up retry (capped, jittered backoff until the start deadline),
+    cut short by `stop`."""
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise FatalError("stopped while waiting for the Kafka broker")
+
+    def retry(connect: Callable[[], T], what: str) -> T:
+        return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
+                            sleep=sleep)
+
+    return retry
+
+
+def open_router(cfg: MonitorConfig, bootstrap: str | list[str], stack: ExitStack,
+                stop: threading.Event) -> Router:
+    """A router ready to `run()`, its clients closed by `stack`."""
+    k = cfg.kafka
+    retry = retrying(k, stop)
+    client = k.client_options(bootstrap)
+    retry(lambda: probe(bootstrap), f"bootstrap {bootstrap}")
+    retry(lambda: ensure_internal_topic(bootstrap, k, client), "internal topic set-up")
+    # one request in flight: a retried send must not overtake the next one, or a source
+    # partition's offsets would not grow within an internal partition (see dedupe.py)
+    producer = retry(lambda: daemon_producer(
+        k, {**client, "max_in_flight_requests_per_connection": 1}), "router producer")
+    stack.callback(producer.close)
+    routed = k.model_copy(update={"group_id": k.router_group})
+    consumer: KafkaConsumer = retry(lambda: make_consumer(routed, client), "router consumer")
+    stack.callback(lambda: consumer.close(autocommit=False))
+    if k.pattern is not None:
+        consumer.subscribe(pattern=k.pattern)
+    else:
+        consumer.subscribe(topics=list(k.topics))
+    sinks = TopicSinks(producer, k.scored_topic, k.dead_letter_topic)
+    return Router(k, cfg.fields, consumer=consumer, producer=producer, dead_letters=sinks,
+                  stop=stop)
