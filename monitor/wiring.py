@@ -69,6 +69,18 @@ def pipeline_factory(cfg: MonitorConfig, text_model: TextModel | None, seed: See
     return new_pipeline, shared
 
 
+def _scorer_view(cfg: MonitorConfig, bootstrap: str | list[str],
+                 stop: threading.Event) -> MonitorConfig:
+    """The repartition scorer's config: it reads the internal topic, which is created
+    here if the router has not yet."""
+    from monitor.repartition.wiring import ensure_internal_topic, retrying, scorer_config
+
+    opts = cfg.kafka.client_options(bootstrap)
+    retrying(cfg.kafka, stop)(lambda: ensure_internal_topic(bootstrap, cfg.kafka, opts),
+                              "internal topic set-up")
+    return scorer_config(cfg)
+
+
 def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: TextModel | None,
                 stack: ExitStack, stop: threading.Event | None = None,
                 sinks: Sequence[BatchSink] = (), env: Mapping[str, str] | None = None,
@@ -79,12 +91,7 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
     stop = stop or threading.Event()
     handler = BatchHandler(cfg.fields, repartitioned=cfg.kafka.repartition)
     if cfg.kafka.repartition:
-        from monitor.repartition.wiring import ensure_internal_topic, retrying, scorer_config
-
-        opts = cfg.kafka.client_options(bootstrap)
-        retrying(cfg.kafka, stop)(lambda: ensure_internal_topic(bootstrap, cfg.kafka, opts),
-                                  "internal topic set-up")
-        cfg = scorer_config(cfg)
+        cfg = _scorer_view(cfg, bootstrap, stop)
     k = cfg.kafka
     client = k.client_options(bootstrap)
 
