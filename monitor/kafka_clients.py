@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -104,3 +105,18 @@ def check_futures(futures: Iterable[FutureRecordMetadata], timeout_s: float, wha
             first = first or err
     if failed:
         raise FatalError(f"{failed} {what} record(s) not delivered: {first!r}")
+
+
+def retrying(k: KafkaConfig, stop: threading.Event
+             ) -> Callable[[Callable[[], T], str], T]:
+    """The daemon's start-up retry (capped, jittered backoff until the start deadline),
+    cut short by `stop`."""
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise FatalError("stopped while waiting for the Kafka broker")
+
+    def retry(connect: Callable[[], T], what: str) -> T:
+        return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
+                            sleep=sleep)
+
+    return retry

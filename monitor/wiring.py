@@ -22,10 +22,9 @@ from monitor.app import Daemon
 from monitor.config import MonitorConfig
 from monitor.embed import TextModel
 from monitor.embed.composite import CompositeEncoder, build_encoder
-from monitor.errors import FatalError
 from monitor.handler import BatchHandler
 from monitor.http import HttpServer
-from monitor.kafka_clients import daemon_producer, probe, with_backoff
+from monitor.kafka_clients import daemon_producer, probe, retrying
 from monitor.observer import AlertPort, Observer, daemon_metrics
 from monitor.outcome import BatchSink
 from monitor.pipeline import Pipeline
@@ -73,7 +72,7 @@ def _scorer_view(cfg: MonitorConfig, bootstrap: str | list[str],
                  stop: threading.Event) -> MonitorConfig:
     """The repartition scorer's config: it reads the internal topic, which is created
     here if the router has not yet."""
-    from monitor.repartition.wiring import ensure_internal_topic, retrying, scorer_config
+    from monitor.repartition.wiring import ensure_internal_topic, scorer_config
 
     opts = cfg.kafka.client_options(bootstrap)
     retrying(cfg.kafka, stop)(lambda: ensure_internal_topic(bootstrap, cfg.kafka, opts),
@@ -95,14 +94,7 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
     k = cfg.kafka
     client = k.client_options(bootstrap)
 
-    def sleep(seconds: float) -> None:
-        if stop.wait(seconds):
-            raise FatalError("stopped while waiting for the Kafka broker")
-
-    def retry(connect: Callable[[], T], what: str) -> T:
-        return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
-                            sleep=sleep)
-
+    retry = retrying(k, stop)
     store = SnapshotStore(cfg.checkpoint.state_dir) if cfg.checkpoint.state_dir else None
     h = cfg.http
     http = HttpServer(h.host, h.port, timeout_s=h.timeout_s,

@@ -8,7 +8,7 @@ factory as the daemon (`monitor.kafka_clients`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any, TypeVar
 
@@ -16,7 +16,7 @@ from kafka import KafkaConsumer
 
 from monitor.config import KafkaConfig, MonitorConfig
 from monitor.errors import FatalError
-from monitor.kafka_clients import daemon_producer, probe, with_backoff
+from monitor.kafka_clients import daemon_producer, probe, retrying
 from monitor.repartition.router import Router
 from monitor.sinks.admin import create_topics, source_topics, topic_partitions
 from monitor.sinks.topics import TopicSinks
@@ -46,21 +46,6 @@ def ensure_internal_topic(bootstrap: str | list[str], k: KafkaConfig,
     if found is None:
         raise FatalError(f"the internal topic {k.by_segment_topic} could not be created")
     return found
-
-
-def retrying(k: KafkaConfig, stop: threading.Event
-             ) -> Callable[[Callable[[], T], str], T]:
-    """The daemon's start-up retry (capped, jittered backoff until the start deadline),
-    cut short by `stop`."""
-    def sleep(seconds: float) -> None:
-        if stop.wait(seconds):
-            raise FatalError("stopped while waiting for the Kafka broker")
-
-    def retry(connect: Callable[[], T], what: str) -> T:
-        return with_backoff(connect, what, k.start_deadline_s, k.start_backoff_max_s,
-                            sleep=sleep)
-
-    return retry
 
 
 def open_router(cfg: MonitorConfig, bootstrap: str | list[str], stack: ExitStack,
