@@ -101,24 +101,24 @@ def test_each_state_applies_a_case_once_and_records_how_far_it_got() -> None:
     fresh = PartitionState("tx", 0, Pipeline.build(CFG), restored=True)
     ahead = PartitionState("tx", 1, Pipeline.build(CFG), restored=True, feedback={0: 2})
     states = [fresh, ahead]
-    reader.position(st.feedback for st in states)
-    result = handler.feedback(reader.poll(), states, reader.first_sighting)
-    sinks.feedback(result)
-    observer.feedback(result)
-    prototypes = {st.partition: sum(len(m.fraud) for m in st.pipeline.engine.segments.values())
-                  for st in states}
+
+    def poll() -> dict[int, int]:
+        """One feedback poll handed to the sinks; the prototypes each state holds after."""
+        reader.position(st.feedback for st in states)
+        result = handler.feedback(reader.poll(), states, reader.first_sighting)
+        sinks.feedback(result)
+        observer.feedback(result)
+        return {st.partition: sum(len(m.fraud) for m in st.pipeline.engine.segments.values())
+                for st in states}
+
+    prototypes = poll()
     assert prototypes == {0: 2, 1: 0}  # the one ahead had applied cases 0 and 1 already
     assert fresh.feedback == ahead.feedback == {0: 4} and fresh.dirty and ahead.dirty
     assert observer.totals.feedback == 3 and observer.totals.dead_letters == 1
     # a state restored from an older snapshot: re-read for it alone, counted once
     older = PartitionState("tx", 2, Pipeline.build(CFG), restored=True, feedback={0: 1})
     states.append(older)
-    reader.position(st.feedback for st in states)
-    result = handler.feedback(reader.poll(), states, reader.first_sighting)
-    sinks.feedback(result)
-    observer.feedback(result)
-    prototypes = {st.partition: sum(len(m.fraud) for m in st.pipeline.engine.segments.values())
-                  for st in states}
+    prototypes = poll()
     assert prototypes == {0: 2, 1: 0, 2: 1}
     assert observer.totals.feedback == 3 and observer.totals.dead_letters == 1
     assert [m["topic"] for m in producer.sent] == ["dlq"]
