@@ -25,6 +25,7 @@ from monitor.http import HttpServer, check
 from monitor.observer import Observer
 from monitor.outcome import BatchSink, LoopReport, StageTimes
 from monitor.pipeline import Pipeline
+from monitor.repartition.placement import check_restored
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
 from monitor.state.changelog import Changelog
@@ -224,6 +225,8 @@ class Daemon:
                                           self.k.restore_timeout_s, self.k.feedback_topic)
         finally:
             self.restoring_since = None
+        if self.handler.repartitioned:
+            self._check_placement(restored)
         with self.observer.lock:
             self.states.update(restored)
             for tp, st in restored.items():
@@ -232,6 +235,15 @@ class Daemon:
             self.feedback.position(st.feedback for st in self.states.values())
         self.consumer.resume(*tps)
         self.pending.clear()
+
+    def _check_placement(self, restored: dict[TopicPartition, PartitionState]) -> None:
+        """A repartitioned state's segments must still hash to its partition (the internal
+        topic's partition count has not changed): else stop, committing nothing."""
+        for tp, st in restored.items():
+            parts = self.consumer.partitions_for_topic(tp.topic)
+            if parts:
+                check_restored(tp.topic, tp.partition,
+                               [name for name, _ in st.pipeline.engine.views()], len(parts))
 
     # -- processing ---------------------------------------------------------------------
     def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> int:

@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         boot = bootstrap
         run_roles(cfg, bootstrap, args.role, stack, stop,
                   lambda: open_daemon(cfg, boot, text_model_for(cfg), stack, stop,
-                                      seed=seed).run)
+                                      seed=seed))
     return 0
 
 

@@ -26,8 +26,10 @@ from monitor.events import Alert, DriftAlarm, Event, Score
 from monitor.feedback import FlagPrecision
 from monitor.outcome import BatchResult, FeedbackResult, LoopReport
 from monitor.pipeline import Pipeline
+from monitor.repartition.origin import Origin
 from monitor.repartition.split import by_source
-from monitor.sinks.alerts.explain import RecentFields, drift_alert, drift_resolved, outlier_alert
+from monitor.sinks.alerts.drift_alerts import DriftAlerts
+from monitor.sinks.alerts.explain import RecentFields, outlier_alert
 from monitor.sinks.alerts.operational import OperationalWatch
 from monitor.sinks.labels import bounded_label
 from monitor.sinks.metrics import OTHER, Metrics, PartitionView, ProcessView
@@ -68,12 +70,14 @@ class Observer:
     `alerts` is the alert sink (None without receivers); `highwater` gives an input
     partition's end offset as the consumer last saw it (for the lag); `feedback` says
     whether a feedback topic is read (then /status and /metrics report how feedback
-    judged the outlier flags)."""
+    judged the outlier flags). `input_name`: with repartition, how drift alerts name the
+    input (`monitor.sinks.alerts.drift_alerts.input_label`); the scorer's own config
+    names only the internal topic."""
 
     def __init__(self, cfg: MonitorConfig, clock: Callable[[], float] = time.time,
                  alerts: AlertPort | None = None,
                  highwater: Callable[[str, int], int | None] | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, input_name: str | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
         self.alerts = alerts
@@ -85,7 +89,6 @@ class Observer:
         self.totals = Totals()
         self.precision = FlagPrecision()
         self.cache_ratio: float | None = None
-        self.drifting: set[tuple[str, int, str]] = set()
         self.last_alarm: dict[str, Any] | None = None
         # newest first on the status page: ids, scores and allow-listed fields only
         self.recent_outliers: deque[dict[str, Any]] = deque(maxlen=RECENT_OUTLIERS)
@@ -95,6 +98,8 @@ class Observer:
         self.ops = OperationalWatch(cfg.alerts, clock, **(
             {"firing": alerts.firing} if alerts is not None else {}))
         self.reads_feedback = cfg.kafka.feedback_topic is not None
+        self.counts_input = not cfg.kafka.repartition
+        self.drift_alerts = DriftAlerts(self.submit, lambda a: self.ops.firing(a), input_name)
         self.metrics = metrics if metrics is not None else daemon_metrics(cfg, clock)
         self.metrics.read_state_from(self.view)
 
@@ -104,13 +109,14 @@ class Observer:
         partitions); drift and the lag per partition of the model."""
         t, p = result.topic, result.partition
         for part in by_source(result):
-            self.records(part.topic, part.partition, part.received)
+            if self.counts_input:  # with repartition the router reads (and counts) input
+                self.records(part.topic, part.partition, part.received)
             for d in part.dead_letters:
-                self.dead_letter(d.topic, d.partition)
+                self.dead_letter(d.topic, d.partition, watch=self.counts_input)
             self.scored_events(part.topic, part.partition, pipeline, part.events, part.scores)
         if result.seconds.get("embed"):
             self.metrics.embed_seconds.observe(result.seconds["embed"])
-        self.drift(t, p, pipeline, result.alarms)
+        self.drift(t, p, pipeline, result.alarms, result.origins)
         self.offsets[(t, p)] = result.next_offset
         n = self.totals
         n.events += result.received
@@ -151,8 +157,7 @@ class Observer:
         this one before a restart, left them) are resolved from here when they calm down."""
         self.partitions[(topic, partition)] = pipeline
         self.offsets[(topic, partition)] = offset
-        self.drifting |= {(topic, partition, name)
-                          for name, m in pipeline.engine.views() if m.drifting}
+        self.drift_alerts.assigned(topic, partition, pipeline)
 
     def forget(self, topic: str, partition: int) -> None:
         """A partition revoked: its new owner resolves its drift alerts, so this process
@@ -161,23 +166,28 @@ class Observer:
         self.partitions.pop((topic, partition), None)
         self.offsets.pop((topic, partition), None)
         self.metrics.forget(topic, partition)
-        self.drifting = {d for d in self.drifting if d[:2] != (topic, partition)}
-        if self.alerts is not None:
-            self.alerts.drop({"topic": topic, "partition": str(partition)})
+        for labels in self.drift_alerts.forget(topic, partition):
+            if self.alerts is not None:
+                self.alerts.drop(labels)
         with self.lock:  # the page shows nothing of a partition this process let go
-            for ring in (self.recent_alarms, self.recent_outliers):
-                kept = [r for r in ring if (r["topic"], r["partition"]) != (topic, partition)]
-                ring.clear()
-                ring.extend(kept)
+            kept = [r for r in self.recent_alarms if r["model"] != [topic, partition]]
+            self.recent_alarms.clear()
+            self.recent_alarms.extend(kept)
+            kept = [r for r in self.recent_outliers if (r["topic"], r["partition"]) != (
+                topic, partition)]
+            self.recent_outliers.clear()
+            self.recent_outliers.extend(kept)
 
     def records(self, topic: str, partition: int, n: int) -> None:
         self.metrics.consumed.labels(topic, str(partition)).inc(n)
         if self.submit is not None:
             self._send(self.ops.records(topic, n))
 
-    def dead_letter(self, topic: str, partition: int) -> None:
+    def dead_letter(self, topic: str, partition: int, watch: bool = True) -> None:
+        """`watch`: part of the topic's dead-letter rate (which the router owns for the
+        input with repartition)."""
         self.metrics.dead_lettered.labels(topic, str(partition)).inc()
-        if self.submit is not None:
+        if self.submit is not None and watch:
             self._send(self.ops.dead_letter(topic))
 
     def scored(self, topic: str, partition: int, pipeline: Pipeline, events: Sequence[Event],
@@ -210,19 +220,20 @@ class Observer:
                                           self.memory))
 
     def drift(self, topic: str, partition: int, pipeline: Pipeline,
-              alarms: Sequence[DriftAlarm]) -> None:
-        """Drift alarms and resolutions of the partition whose model `pipeline` is."""
+              alarms: Sequence[DriftAlarm], origins: Sequence[Origin] | None = None) -> None:
+        """Drift alarms and resolutions of the partition whose model `pipeline` is;
+        `origins` name the source record of each event (repartition)."""
         now = self.clock()
-        for alarm in alarms:
-            self.last_alarm = {"topic": topic, "partition": partition, **alarm.as_dict()}
-            self.recent_alarms.append({**self.last_alarm, "time": now,
-                                       "segment": bounded_label(alarm.segment)})
-            # an episode may end within the batch that began it: it still resolves
-            self.drifting.add((topic, partition, alarm.segment))
-            if self.submit is not None:
-                self.submit(drift_alert(topic, alarm, now, partition=partition,
-                                        examples=self.memory.describe(topic, alarm.examples)))
-        self._resolve(topic, partition, pipeline, now)
+        for f in self.drift_alerts.alarmed(topic, partition, pipeline, alarms, origins, now,
+                                           self.memory.describe):
+            row: dict[str, Any] = {"topic": f.topic, "partition": f.partition,
+                                   **f.alarm.as_dict()}
+            if f.source is not None:
+                row["source"] = {"topic": f.source.topic, "partition": f.source.partition,
+                                 "offset": f.source.offset}
+            self.last_alarm = row
+            self.recent_alarms.append({**row, "time": now, "model": [topic, partition],
+                                       "segment": bounded_label(f.alarm.segment)})
 
     def checkpointed(self, seconds: float, ok: bool, wrote: bool = True) -> None:
         """`wrote`: something was made durable and committed (only then is the duration
@@ -241,27 +252,6 @@ class Observer:
         for alert in alerts:
             if self.submit is not None:
                 self.submit(alert)
-
-    def _resolve(self, topic: str, partition: int, pipeline: Pipeline, now: float) -> None:
-        """Resolve per partition: each partition holds its own model of a segment."""
-        for name, model in pipeline.engine.views():
-            key = (topic, partition, name)
-            if model.drifting:
-                self.drifting.add(key)
-            elif key in self.drifting:
-                self.drifting.discard(key)
-                if self.submit is not None:
-                    self.submit(drift_resolved(topic, name, now, partition=partition))
-                    self._resolve_unpartitioned(topic, name, now)
-
-    def _resolve_unpartitioned(self, topic: str, segment: str, now: float) -> None:
-        """Drift alerts fired before their labels named the partition never resolve
-        otherwise: resolve one still held as firing once no partition drifts there."""
-        if any(t == topic and n == segment for t, _, n in self.drifting):
-            return
-        legacy = drift_resolved(topic, segment, now)
-        if self.submit is not None and self.ops.firing(legacy):
-            self.submit(legacy)
 
     # -- read side ------------------------------------------------------------------------
     def view(self) -> ProcessView:

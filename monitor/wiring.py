@@ -29,6 +29,7 @@ from monitor.observer import AlertPort, Observer, daemon_metrics
 from monitor.outcome import BatchSink
 from monitor.pipeline import Pipeline
 from monitor.sinks.admin import ensure_output_topics
+from monitor.sinks.alerts.drift_alerts import input_label
 from monitor.sinks.metrics import Metrics
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
@@ -89,7 +90,9 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
     the router has not yet) and names each event's source record in its outputs."""
     stop = stop or threading.Event()
     handler = BatchHandler(cfg.fields, repartitioned=cfg.kafka.repartition)
+    input_name = None
     if cfg.kafka.repartition:
+        input_name = input_label(cfg.kafka.topics, cfg.kafka.pattern)
         cfg = _scorer_view(cfg, bootstrap, stop)
     k = cfg.kafka
     client = k.client_options(bootstrap)
@@ -124,7 +127,8 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
         high = consumer.highwater(TopicPartition(topic, partition))
         return None if high is None else int(high)
 
-    observer = Observer(cfg, alerts=alerts, highwater=highwater, metrics=metrics)
+    observer = Observer(cfg, alerts=alerts, highwater=highwater, metrics=metrics,
+                        input_name=input_name)
     checkpointer = Checkpointer(consumer, producer, topics, changelog, store, clock,
                                 k.max_snapshot_bytes)
     pipelines, shared = pipeline_factory(cfg, text_model, seed)

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Literal
 
+from monitor.app import Daemon
 from monitor.config import MonitorConfig
 from monitor.errors import ConfigError
+from monitor.http import check
+from monitor.repartition.report import RouterReport
 from monitor.repartition.wiring import open_router
 
 log = logging.getLogger(__name__)
@@ -31,15 +34,23 @@ def check_role(cfg: MonitorConfig, role: str) -> None:
 
 
 def run_roles(cfg: MonitorConfig, bootstrap: str | list[str], role: str, stack: ExitStack,
-              stop: threading.Event, scorer: Callable[[], Callable[[], None]]) -> None:
-    """Run `role` until `stop`. `scorer()` builds the scorer and returns its `run`
-    (built in the calling thread: the daemon's HTTP server and consumer live there)."""
+              stop: threading.Event, scorer: Callable[[], Daemon]) -> None:
+    """Run `role` until `stop`. `scorer()` builds the scorer (in the calling thread: the
+    daemon's HTTP server and consumer live there). In `both` the router reports through
+    the scorer's metrics and alert sink, and the scorer's /healthz and /readyz answer
+    for both loops."""
     check_role(cfg, role)
-    if role == "router" or (role == "both" and cfg.kafka.repartition):
-        router = open_router(cfg, bootstrap, stack, stop)
-        if role == "router":
-            router.run()
-            return
+    if role == "router":
+        open_router(cfg, bootstrap, stack, stop).run()
+        return
+    if role == "both" and cfg.kafka.repartition:
+        daemon = scorer()
+        obs = daemon.observer
+        router = open_router(cfg, bootstrap, stack, stop,
+                             report=RouterReport(obs.metrics, cfg.alerts, obs.alerts))
+        if daemon.http is not None:
+            daemon.http.route("/healthz", check(both(router.healthy, daemon.healthy)))
+            daemon.http.route("/readyz", check(both(router.ready, daemon.ready)))
         failed: list[BaseException] = []
 
         def route() -> None:
@@ -52,9 +63,8 @@ def run_roles(cfg: MonitorConfig, bootstrap: str | list[str], role: str, stack: 
 
         thread = threading.Thread(target=route, name="router", daemon=True)
         try:
-            run = scorer()
             thread.start()
-            run()
+            daemon.run()
         finally:
             stop.set()
             if thread.is_alive():
@@ -62,4 +72,17 @@ def run_roles(cfg: MonitorConfig, bootstrap: str | list[str], role: str, stack: 
         if failed:
             raise failed[0]
         return
-    scorer()()
+    scorer().run()
+
+
+def both(*checks: Callable[[], tuple[bool, str]]) -> Callable[[], tuple[bool, str]]:
+    """One probe for two loops: good only when each is, each one's reason said.
+
+    >>> both(lambda: (True, "router ok"), lambda: (False, "restoring"))()
+    (False, 'router ok; restoring')
+    """
+    def judged() -> tuple[bool, str]:
+        results = [c() for c in checks]
+        return all(ok for ok, _ in results), "; ".join(why for _, why in results)
+
+    return judged

@@ -17,6 +17,8 @@ from kafka import KafkaConsumer
 from monitor.config import KafkaConfig, MonitorConfig
 from monitor.errors import FatalError
 from monitor.kafka_clients import daemon_producer, probe, retrying
+from monitor.observer import AlertPort, daemon_metrics
+from monitor.repartition.report import RouterReport
 from monitor.repartition.router import Router
 from monitor.sinks.admin import create_topics, source_topics, topic_partitions
 from monitor.sinks.topics import TopicSinks
@@ -49,9 +51,13 @@ def ensure_internal_topic(bootstrap: str | list[str], k: KafkaConfig,
 
 
 def open_router(cfg: MonitorConfig, bootstrap: str | list[str], stack: ExitStack,
-                stop: threading.Event) -> Router:
-    """A router ready to `run()`, its clients closed by `stack`."""
+                stop: threading.Event, *, report: RouterReport | None = None) -> Router:
+    """A router ready to `run()`, its clients closed by `stack`. `report`: where it
+    reports (the scorer's registry and alert sink in `--role both`); without one the
+    router has its own, served on `http` (`--role router`)."""
     k = cfg.kafka
+    if report is None:
+        report = _own_report(cfg, stack)
     retry = retrying(k, stop)
     client = k.client_options(bootstrap)
     retry(lambda: probe(bootstrap), f"bootstrap {bootstrap}")
@@ -69,5 +75,46 @@ def open_router(cfg: MonitorConfig, bootstrap: str | list[str], stack: ExitStack
     else:
         consumer.subscribe(topics=list(k.topics))
     sinks = TopicSinks(producer, k.scored_topic, k.dead_letter_topic)
-    return Router(k, cfg.fields, consumer=consumer, producer=producer, dead_letters=sinks,
-                  stop=stop)
+    router = Router(k, cfg.fields, consumer=consumer, producer=producer, dead_letters=sinks,
+                    report=report, stop=stop, stale_after_s=cfg.http.stale_after_s)
+    if report.http is not None:
+        serve_router(report.http, router, report)
+    return router
+
+
+def serve_router(http: Any, router: Router, report: RouterReport) -> None:
+    """/healthz, /readyz and /metrics of a router process."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from monitor.http import check
+
+    http.route("/healthz", check(router.healthy))
+    http.route("/readyz", check(router.ready))
+    http.route("/metrics", lambda: (200, CONTENT_TYPE_LATEST,
+                                    generate_latest(report.metrics.registry)))
+
+
+def _own_report(cfg: MonitorConfig, stack: ExitStack) -> RouterReport:
+    """A router process's metrics, alert sink (its outbox in `<state_dir>/router`, apart
+    from a scorer's) and HTTP server, opened before any broker call so that a taken port
+    is said at once."""
+    import os
+
+    from monitor.http import HttpServer
+    from monitor.wiring import open_alert_sink
+
+    metrics = daemon_metrics(cfg)
+    state = cfg.checkpoint.state_dir
+    own = cfg if state is None else cfg.model_copy(update={"checkpoint": (
+        cfg.checkpoint.model_copy(update={"state_dir": os.path.join(state, "router")}))})
+    if own.checkpoint.state_dir is not None:
+        os.makedirs(own.checkpoint.state_dir, exist_ok=True)
+    alerts: AlertPort | None = open_alert_sink(own, metrics, os.environ, stack)
+    h = cfg.http
+    http = None
+    if h.enabled:
+        http = HttpServer(h.host, h.port, timeout_s=h.timeout_s,
+                          max_connections=h.max_connections)
+        stack.callback(http.server.server_close)
+        stack.enter_context(http)
+    return RouterReport(metrics, cfg.alerts, alerts, http=http)

@@ -89,6 +89,12 @@ def _table(cls: str, head: Sequence[str], rows: Iterable[Sequence[str]], empty: 
 
 
 def _where(item: Mapping[str, Any]) -> str:
+    """topic[partition]; a repartitioned segment's alarm names the input and the source
+    record it fired at (its model is the whole input's, not one partition's)."""
+    if item.get("partition") is None:
+        src = item.get("source")
+        at = f" at {src['topic']}[{src['partition']}]@{src['offset']}" if src else ""
+        return _e(f"{item.get('topic')}{at}")
     return f"{_e(item.get('topic'))}[{_e(item.get('partition'))}]"
 
 

@@ -131,16 +131,17 @@ def write_config(path: Path, bootstrap: str, topic: str, group: str, *, http_por
 class DaemonProcess:
     """`python -m monitor run --config FILE` with its output in a log file."""
 
-    def __init__(self, config: Path, log: Path, http_port: int, args: tuple[str, ...] = ()
-                 ) -> None:
+    def __init__(self, config: Path, log: Path, http_port: int, args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
         self.config = config
+        self.env = env or {}  # more environment: MONITOR__* overrides the config
         self.log = log
         self.http_port = http_port
         self.args = args  # more `monitor run` arguments (--role router)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DaemonProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "monitor", "-v", "run", "--config", str(self.config),

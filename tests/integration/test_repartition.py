@@ -109,6 +109,12 @@ def _consumed(pages: list[str]) -> dict[str, float]:
     return out
 
 
+def _summed(pages: list[str], name: str, topic: str) -> float:
+    """One series summed over the daemons' pages and the topic's partitions."""
+    pattern = rf'^{name}\{{[^}}]*topic="{re.escape(topic)}"[^}}]*\}} (\S+)$'
+    return sum(float(m[1]) for page in pages for m in re.finditer(pattern, page, re.M))
+
+
 def test_repartition_learns_each_segment_once_and_alarms_once(
         broker: EmbeddedBroker, tmp_path: Path) -> None:
     bootstrap = broker.bootstrap
@@ -132,6 +138,7 @@ def test_repartition_learns_each_segment_once_and_alarms_once(
         for hook in hooks:
             hook.stop()
     rep_notified, plain_notified = (len(_drift_notifications(h)) for h in hooks)
+    notice = _drift_notifications(hooks[0])[0]
     stream = fed[0]
     assert sorted(stream.by_partition) == [0, 1, 2]
     rep_warm = warmups(bootstrap, f"{group}.scored")
@@ -169,5 +176,14 @@ def test_repartition_learns_each_segment_once_and_alarms_once(
     assert all(len(parts) == 1 for parts in homes.values()), homes
     assert [a[2] for a in rep_alarms] == [DRIFTING], rep_alarms
     assert rep_notified == 1
+    # the drift alert names the input and the segment, not the internal partition, and
+    # says which source record the detector alarmed at and where the model lives
+    assert notice["labels"] == {"topic": topic, "segment": DRIFTING}, notice["labels"]
+    assert notice["details"]["source"]["topic"] == topic
+    assert notice["details"]["source"]["partition"] in (0, 1, 2)
+    assert notice["details"]["model"]["topic"] == f"{group}.by-segment"
+    # the router's own series: every input record forwarded once, the input's lag
+    assert _summed(pages, "monitor_router_forwarded_total", topic) == n
+    assert _summed(pages, "monitor_router_lag_records", topic) == 0
     assert rep_delay and rep_delay[0] >= 0
     assert not plain_delay or rep_delay[0] <= plain_delay[0]

@@ -77,7 +77,10 @@ def test_kill9_router_and_scorer_mid_stream(broker: EmbeddedBroker, tmp_path: Pa
     port = free_port()
     cfg = _config(tmp_path, bootstrap, topic, group, port, state, "crash")
     scorer = DaemonProcess(cfg, tmp_path / "scorer.log", port, ("--role", "scorer")).start()
-    router = DaemonProcess(cfg, tmp_path / "router.log", 0, ("--role", "router")).start()
+    router_port = free_port()  # the router process serves its own /healthz, /metrics
+    router_env = {"MONITOR__HTTP__PORT": str(router_port)}
+    router = DaemonProcess(cfg, tmp_path / "router.log", router_port, ("--role", "router"),
+                           router_env).start()
     fed: list[Any] = []
     feeder = threading.Thread(target=lambda: fed.append(produce_keyed(
         bootstrap, topic, rows, 1000, chunk=30, pause_s=0.1)))
@@ -88,9 +91,15 @@ def test_kill9_router_and_scorer_mid_stream(broker: EmbeddedBroker, tmp_path: Pa
         wait_until(lambda: sum(v or 0 for v in committed(
             bootstrap, f"{group}.router", topic, PARTS).values()) >= 1500, 90,
             "the router committed input offsets")
+        assert router.ready(), router.get("/readyz")
+        status, page = router.get("/metrics")
+        series = f'monitor_router_forwarded_total{{partition="0",topic="{topic}"}}'
+        assert status == 200 and series in page, page[-2000:]
+        assert router.get("/healthz")[0] == 200
         router.kill9()
         assert feeder.is_alive(), "the router's kill should land while events still arrive"
-        router = DaemonProcess(cfg, tmp_path / "router2.log", 0, ("--role", "router")).start()
+        router = DaemonProcess(cfg, tmp_path / "router2.log", router_port,
+                               ("--role", "router"), router_env).start()
 
         # the router's at-least-once replay, made certain: each internal partition's first
         # 40 records written again (same headers), as a router dying before its commit does
