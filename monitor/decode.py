@@ -7,6 +7,7 @@ or the dead-letter topic tells an operator how to fix the producer.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -112,6 +113,40 @@ def _as_key(name: str, value: Any) -> str:
     return str(value)
 
 
+def bucketed_segment(segment: str, event_id: str, buckets: Mapping[str, int]) -> str:
+    """`segment`, or for a segment listed in `buckets` (``fields.segment_buckets``) its
+    bucket ``"<segment>#<b>"``, b = CRC-32 of the event id's UTF-8 modulo the count.
+
+    The bucket depends on the id alone, never on the process (unlike the salted `hash()`):
+    a record replayed or re-sent after a crash lands in the same bucket, every replica
+    and release agrees, and any tool can compute it (zlib.crc32, java.util.zip.CRC32).
+    An unlisted value that reads like one of those buckets would share its model
+    unnoticed, so it is refused.
+
+    >>> buckets = {"s2": 4}
+    >>> [bucketed_segment("s2", i, buckets) for i in ("tx-1", "tx-2", "tx-4", "tx-5", "tx-1")]
+    ['s2#2', 's2#0', 's2#1', 's2#3', 's2#2']
+    >>> bucketed_segment("s1", "tx-1", buckets), bucketed_segment("s2#9", "tx-1", buckets)
+    ('s1', 's2#9')
+    >>> bucketed_segment("s2#3", "tx-1", buckets)
+    Traceback (most recent call last):
+    monitor.errors.DecodeError: segment 's2#3' reads as bucket 3 of 's2' (fields.segment_buckets)
+    """
+    n = buckets.get(segment)
+    if n is not None:
+        return f"{segment}#{zlib.crc32(event_id.encode('utf-8', 'surrogatepass')) % n}"
+    if "#" not in segment:
+        return segment
+    head, _, tail = segment.rpartition("#")
+    n = buckets.get(head)
+    # ASCII and short before int(): "²" is a digit int() refuses, and 5,000 digits too
+    if (n is not None and tail.isascii() and tail.isdigit() and len(tail) <= len(str(n))
+            and tail == str(int(tail)) and int(tail) < n):
+        raise DecodeError(f"segment {segment!r:.60} reads as bucket {tail} of {head!r:.40} "
+                          "(fields.segment_buckets)")
+    return segment
+
+
 def decode_record(record: Mapping[str, Any], cfg: FieldsConfig, fallback_id: str) -> Event:
     """Validate one already-parsed record (a JSON object or a CSV row)."""
     for name in cfg.required:
@@ -127,6 +162,8 @@ def decode_record(record: Mapping[str, Any], cfg: FieldsConfig, fallback_id: str
     if cfg.segment is not None:
         raw_seg = record.get(cfg.segment)
         segment = DEFAULT_SEGMENT if raw_seg in (None, "") else _as_key(cfg.segment, raw_seg)
+        if cfg.segment_buckets:
+            segment = bucketed_segment(segment, event_id, cfg.segment_buckets)
     ts = None
     if cfg.timestamp is not None and record.get(cfg.timestamp) not in (None, ""):
         ts = parse_timestamp(record[cfg.timestamp], cfg.timestamp_format)

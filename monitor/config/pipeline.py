@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from monitor.config.base import Section
+from monitor.events import DEFAULT_SEGMENT
 
 
 class NumericField(Section):
@@ -27,6 +28,11 @@ class FieldsConfig(Section):
         "auto", description="auto: numbers > 1e11 are ms, strings ISO-8601")
     segment: str | None = Field(None, description="field whose value selects the segment "
                                 "(own reference, calibration, detector); none = one segment")
+    segment_buckets: dict[str, int] = Field(
+        default_factory=dict, description='split a hot segment: {"s2": 4} makes the events '
+        'of segment s2 segments "s2#0" ... "s2#3" by CRC-32 of the event id, each with its '
+        "own model, warm-up and detector (with kafka.repartition, spread over scorer "
+        "partitions); counts >= 2; needs `segment`")
     label: str | None = Field(None, description="confirmed-fraud label field, if any")
     positive: list[str] = Field(
         default_factory=lambda: ["1", "1.0", "true", "fraud", "yes"],
@@ -48,6 +54,14 @@ class FieldsConfig(Section):
     required: list[str] = Field(default_factory=list, description="fields that must be present")
     max_event_bytes: int = Field(65_536, gt=0, description="larger events are rejected")
 
+    @field_validator("segment_buckets")
+    @classmethod
+    def _two_or_more(cls, value: dict[str, int]) -> dict[str, int]:
+        small = {name: n for name, n in value.items() if n < 2}
+        if small:
+            raise ValueError(f"bucket counts must be at least 2: {small}")
+        return value
+
     @model_validator(mode="after")
     def _something_to_embed(self) -> FieldsConfig:
         if not (self.text or self.template or self.numeric or self.categorical):
@@ -55,6 +69,11 @@ class FieldsConfig(Section):
         unknown = sorted(set(self.context or []) - set(self.categorical))
         if unknown:
             raise ValueError(f"context names fields that are not categorical: {unknown}")
+        if self.segment_buckets and self.segment is None:
+            raise ValueError("segment_buckets splits segments: set fields.segment too")
+        if "" in self.segment_buckets:
+            raise ValueError("segment_buckets: events with an empty segment value are in "
+                             f"segment {DEFAULT_SEGMENT!r}: list that name instead")
         return self
 
 

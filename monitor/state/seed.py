@@ -52,6 +52,11 @@ RUNTIME_KEYS: dict[str, tuple[str, ...]] = {
     "embed": ("device", "batch_size", "threads", "cache_dir", "cache_size"),
     "score": ("alpha", "max_segments"),
 }
+# keys added after seeds were first written, with the value that changes nothing: at that
+# value they are left out of the header, so a seed fitted before them stays valid
+ADDED_KEYS: dict[str, dict[str, Any]] = {
+    "fields": {"segment_buckets": {}},
+}
 
 
 def fitted_config(cfg: MonitorConfig) -> dict[str, dict[str, Any]]:
@@ -61,6 +66,9 @@ def fitted_config(cfg: MonitorConfig) -> dict[str, dict[str, Any]]:
         tree = getattr(cfg, section).model_dump(mode="json")
         for key in RUNTIME_KEYS.get(section, ()):
             tree.pop(key, None)
+        for key, neutral in ADDED_KEYS.get(section, {}).items():
+            if tree.get(key) == neutral:
+                del tree[key]
         out[section] = tree
     return out
 
