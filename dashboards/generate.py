@@ -98,9 +98,13 @@ def overview() -> dash_b.Dashboard:
         Panel("Throughput", "Records consumed and events scored per second.", "ops",
               ((rate.format(m="monitor_events_consumed_total"), "consumed {{topic}}"),
                (rate.format(m="monitor_events_scored_total"), "scored {{topic}}"))),
-        Panel("Consumer lag", "Records behind the high watermark, per partition.", "short",
+        Panel("Consumer lag", "Records behind the high watermark, per partition (with "
+              "kafka.repartition: the router's input partitions, then the scorer's internal "
+              "ones).", "short",
               (("max by (topic, partition) (monitor_consumer_lag_records{" + SEL + "})",
-                "{{topic}}/{{partition}}"),)),
+                "{{topic}}/{{partition}}"),
+               ("max by (topic, partition) (monitor_router_lag_records{" + SEL + "})",
+                "router {{topic}}/{{partition}}"))),
         Panel("Processing latency", "Event time to scored: p50 and p99.", "s",
               (("histogram_quantile(0.5, sum by (le) (rate("
                 "monitor_processing_latency_seconds_bucket{" + SEL + "}[5m])))", "p50"),

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitor.config import AlertsConfig
+from monitor.repartition.report import RouterReport
 from monitor.sinks.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +24,7 @@ spec.loader.exec_module(gen)
 
 def _exported() -> set[str]:
     reg = CollectorRegistry()
-    Metrics(reg)
+    RouterReport(Metrics(reg), AlertsConfig())  # the router's series are on the same pages
     names = set(re.findall(r"^# TYPE (\S+) (\S+)", generate_latest(reg).decode(), re.M))
     out = set()
     for name, kind in names:

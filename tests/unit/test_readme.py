@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.config import DriftConfig, ScoreConfig
+from monitor.config import AlertsConfig, DriftConfig, ScoreConfig
 from monitor.events import Event
+from monitor.repartition.report import RouterReport
 from monitor.score.engine import Engine
 from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
 from monitor.tools.config_reference import render
@@ -33,6 +34,9 @@ def _exported() -> dict[str, tuple[str, frozenset[str]]]:
     m.consumed.labels("tx", "0").inc()
     m.scored.labels("tx", "0").inc()
     m.dead_lettered.labels("tx", "0").inc()
+    router = RouterReport(m, AlertsConfig())  # a repartition router's own series
+    router.routed({("tx", 0): 1}, {("tx", 0): 1}, [], 0.01)
+    router.lags({("tx", 0): 0})
     text = generate_latest(reg).decode()
     out = {}
     for name, kind in re.findall(r"^# TYPE (\S+) (\S+)", text, re.M):
