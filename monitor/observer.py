@@ -1,25 +1,23 @@
-"""What the daemon tells the outside world: metrics, /status, the status page (/), and
-alerts with explanations.
+"""What the daemon tells the outside world: metrics, alerts with explanations, and the
+state `/status` and the status page read (`monitor.sinks.status`).
 
 A `BatchSink` (`monitor.outcome`): the daemon hands it every batch's and every feedback
 poll's result, and tells it of assignments, revocations and checkpoints; this module
 turns them into Prometheus series and `Alert` values for the alert sink it was built
-with (alerts built by `monitor.sinks.alerts.explain` and `.operational`). It never
+with (alerts built by `monitor.sinks.alerts.explain`, `.drift_alerts` and `.operational`).
+It never
 touches Kafka. `lock` is held by the loop while it mutates partition state and by every
 scrape while it reads it, so a scrape never sees a half-updated engine.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
-
-import orjson
 
 from monitor.config import MonitorConfig
 from monitor.events import Alert, DriftAlarm, Event, Score
@@ -32,14 +30,13 @@ from monitor.sinks.alerts.drift_alerts import DriftAlerts
 from monitor.sinks.alerts.explain import RecentFields, outlier_alert
 from monitor.sinks.alerts.operational import OperationalWatch
 from monitor.sinks.labels import bounded_label
-from monitor.sinks.metrics import OTHER, Metrics, PartitionView, ProcessView
+from monitor.sinks.metrics import Metrics, PartitionView, ProcessView
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, int]
 RECENT_OUTLIERS = 20  # the status page's newest outliers, process-wide
 RECENT_ALARMS = 10
-SEGMENT_ROWS = 50  # segments on the status page: drifting first, then the busiest
 
 
 class AlertPort(Protocol):
@@ -262,71 +259,6 @@ class Observer:
             flags = ((self.precision.true_positives, self.precision.false_positives)
                      if self.reads_feedback else None)
             return ProcessView(parts, self.cache_ratio, pending, flags)
-
-    def status(self, extra: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            parts = []
-            for (t, p), pl in sorted(self.partitions.items()):
-                eng = pl.engine
-                parts.append({
-                    "topic": t, "partition": p, "lag": self.lag(t, p), "events": eng.index,
-                    "segments": eng.segment_count, "evicted": eng.evicted,
-                    "warming_up": sum(1 for m in (v for _, v in eng.views()) if not m.ready),
-                    "drifting": sorted(bounded_label(n) for n, m in eng.views()
-                                       if m.drifting),
-                })
-            alarm = self.last_alarm
-            if alarm is not None and "segment" in alarm:
-                alarm = alarm | {"segment": bounded_label(str(alarm["segment"]))}
-            n = self.totals
-            counts = {"events": n.events, "scored": n.scored, "outliers": n.outliers,
-                      "dead_letters": n.dead_letters, "alarms": n.alarms,
-                      "checkpoints": n.checkpoints, "feedback": n.feedback,
-                      "flag_precision": self.precision.precision}
-            return {**extra, **counts, "partitions": parts, "last_alarm": alarm}
-
-    def status_json(self, extra: Callable[[], dict[str, Any]]) -> tuple[int, str, bytes]:
-        body = orjson.dumps(self.status(extra()), option=orjson.OPT_INDENT_2)
-        return 200, "application/json", body
-
-    def page(self, extra: dict[str, Any], rows: int = SEGMENT_ROWS) -> dict[str, Any]:
-        """What the status page shows: `status()` plus at most `rows` segments, the newest
-        alarms and outliers. Only segments named elsewhere are listed: drifting ones (as in
-        `/status`), then the busiest that keep their name in `/metrics`; names bounded."""
-        with self.lock:
-            status = self.status(extra)
-            named = self.metrics.collector.named_segments(
-                PartitionView(t, p, pl.engine) for (t, p), pl in self.partitions.items())
-            ranked = heapq.nsmallest(
-                rows, ((not m.drifting, -m.seen, name, key)
-                       for key, pl in self.partitions.items()
-                       for name, m in pl.engine.views()
-                       if m.drifting or name in named))
-            segments = []
-            for _, _, name, (t, p) in ranked:
-                eng = self.partitions[(t, p)].engine
-                m = eng.view(name)
-                assert m is not None  # ranked from this engine's views just above
-                state = "drifting" if m.drifting else "stable" if m.ready else "warming up"
-                segments.append({
-                    "topic": t, "partition": p, "segment": bounded_label(name),
-                    "state": state, "events": m.seen, "outliers": m.outliers,
-                    "outlier_rate": m.window_outlier_rate,
-                    "statistic": m.statistic, "threshold": eng.threshold,
-                })
-            total = sum(pl.engine.segment_count for pl in self.partitions.values())
-            # the same rule for the rows of alarms and outliers: a segment /metrics folds
-            # into "other" (and that is not drifting) is not named here either
-            shown = {bounded_label(n) for n in named} | {
-                bounded_label(n) for pl in self.partitions.values()
-                for n, m in pl.engine.views() if m.drifting}
-
-            def fold(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-                return [r if r["segment"] in shown else r | {"segment": OTHER}
-                        for r in reversed(list(rows))]
-
-            return {"status": status, "segments": segments, "segments_total": total,
-                    "alarms": fold(self.recent_alarms), "outliers": fold(self.recent_outliers)}
 
 
 def _recent_outlier(topic: str, partition: int, event: Event, s: Score, now: float,

@@ -147,14 +147,15 @@ def serve(observer: Observer, http: Any, extra: Callable[[], dict[str, Any]]) ->
     """Add /metrics, /status and the HTML status page (/) to the daemon's HTTP server."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from monitor.sinks.status import page, status_json
     from monitor.sinks.status_page import CONTENT_TYPE, render
 
     def metrics() -> tuple[int, str, bytes]:
         return 200, CONTENT_TYPE_LATEST, generate_latest(observer.metrics.registry)
 
     http.route("/metrics", metrics)
-    http.route("/status", lambda: observer.status_json(extra))
-    http.route("/", lambda: (200, CONTENT_TYPE, render(observer.page(extra()))))
+    http.route("/status", lambda: status_json(observer, extra))
+    http.route("/", lambda: (200, CONTENT_TYPE, render(page(observer, extra()))))
 
 
 def open_alert_sink(cfg: MonitorConfig, metrics: Metrics, env: Mapping[str, str],

@@ -1,4 +1,4 @@
-"""The daemon's status page (`GET /`): a small read-only HTML view of `Observer.page()`.
+"""The daemon's status page (`GET /`): a small read-only HTML view of `monitor.sinks.status.page`.
 
 One self-contained document: inline CSS, no script, no form, no external asset (a
 Content-Security-Policy meta tag forbids loading any), a meta refresh every `REFRESH_S`
@@ -157,7 +157,7 @@ def _outliers(outliers: Sequence[Mapping[str, Any]]) -> str:
 
 
 def render(page: Mapping[str, Any], now: float | None = None) -> bytes:
-    """The HTML document for `page` (the shape of `Observer.page()`)."""
+    """The HTML document for `page` (the shape of `monitor.sinks.status.page`)."""
     status: Mapping[str, Any] = page.get("status") or {}
     segs: Sequence[Mapping[str, Any]] = page.get("segments") or []
     total = int(page.get("segments_total") or len(segs))

@@ -31,6 +31,7 @@ from monitor.sinks.alerts import AlertsConfig, AlertSink, ReceiverConfig
 from monitor.sinks.alerts.explain import deviating_features, drift_alert, outlier_alert
 from monitor.sinks.alerts.ratelimit import TokenBucket
 from monitor.sinks.alerts.router import AlertRouter, fingerprint
+from monitor.sinks.status import status
 from tests.fakes import RecordingAlerts
 
 NOW = 1_700_000_000.0
@@ -250,7 +251,7 @@ def test_drift_resolves_after_the_hysteresis_with_the_firing_fingerprint() -> No
     assert firing and {a.status for a in firing} == {"firing"}
     assert firing[0].labels == {"topic": "payments", "segment": "web", "partition": "0"}
     assert pipeline.engine.segments["web"].drifting  # still inside the hysteresis
-    assert observer.status({})["partitions"][0]["drifting"] == ["web"]
+    assert status(observer, {})["partitions"][0]["drifting"] == ["web"]
     feed(observer, pipeline, cfg, rng, 2000, cfg.drift.hysteresis + 100)  # quiet again
     assert not pipeline.engine.segments["web"].drifting
     drift = [a for a in submitted if a.kind == "drift"]

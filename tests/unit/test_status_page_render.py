@@ -14,6 +14,7 @@ from monitor.events import DriftAlarm, Event, Score
 from monitor.observer import RECENT_ALARMS, RECENT_OUTLIERS, Observer
 from monitor.score.engine import Engine
 from monitor.sinks.labels import bounded_label
+from monitor.sinks.status import page
 from monitor.sinks.status_page import CONTENT_TYPE, REFRESH_S, render
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
@@ -128,8 +129,8 @@ def test_observer_keeps_bounded_rings_with_allow_listed_fields_only() -> None:
                          detector="shiryaev_roberts") for i in range(RECENT_ALARMS + 5)]
     obs.scored("tx", 0, pipeline, events, scores, alarms)
 
-    page = obs.page({"ready": "ready", "healthy": "alive"})
-    outliers, kept_alarms = page["outliers"], page["alarms"]
+    shown = page(obs, {"ready": "ready", "healthy": "alive"})
+    outliers, kept_alarms = shown["outliers"], shown["alarms"]
     assert len(outliers) == RECENT_OUTLIERS and len(kept_alarms) == RECENT_ALARMS
     assert outliers[0]["id"] == "tx-58"  # newest first, only outliers
     assert all(int(o["id"][3:]) % 2 == 0 for o in outliers)
@@ -140,18 +141,18 @@ def test_observer_keeps_bounded_rings_with_allow_listed_fields_only() -> None:
     assert kept_alarms[0]["segment"] == "other"
     obs.scored("tx", 0, pipeline, [Event(id="tx-gb", segment="GB")],
                [_score(99, "GB", outlier=True)], [])
-    assert obs.page({})["outliers"][0]["segment"] == "GB"  # a named segment keeps its name
-    assert bounded_label(long_name) not in render(obs.page({})).decode()
-    assert page["segments_total"] == 3
-    assert {s["segment"] for s in page["segments"]} == {"GB", "FR", bounded_label("m" * 500)}
-    assert all(s["threshold"] > 0 and s["events"] == 20 for s in page["segments"])
-    assert page["status"]["ready"] == "ready"
-    assert [s["segment"] for s in obs.page({}, rows=1)["segments"]] == ["FR"]  # by events, name
+    assert page(obs, {})["outliers"][0]["segment"] == "GB"  # a named segment keeps its name
+    assert bounded_label(long_name) not in render(page(obs, {})).decode()
+    assert shown["segments_total"] == 3
+    assert {s["segment"] for s in shown["segments"]} == {"GB", "FR", bounded_label("m" * 500)}
+    assert all(s["threshold"] > 0 and s["events"] == 20 for s in shown["segments"])
+    assert shown["status"]["ready"] == "ready"
+    assert [s["segment"] for s in page(obs, {}, rows=1)["segments"]] == ["FR"]  # by events, name
     # a name folded into segment="other" on /metrics (and not drifting) is not listed
     obs.metrics.collector.segment_cap = 2
-    assert [s["segment"] for s in obs.page({})["segments"]] == ["FR"]
+    assert [s["segment"] for s in page(obs, {})["segments"]] == ["FR"]
 
-    html = render(page).decode()
+    html = render(shown).decode()
     assert "shop-58" in html and "4111-" not in html and long_name not in html
     obs.forget("tx", 0)  # a revoked partition leaves nothing behind on the page
-    assert obs.page({})["outliers"] == [] and obs.page({})["alarms"] == []
+    assert page(obs, {})["outliers"] == [] and page(obs, {})["alarms"] == []
