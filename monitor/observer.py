@@ -5,9 +5,8 @@ A `BatchSink` (`monitor.outcome`): the daemon hands it every batch's and every f
 poll's result, and tells it of assignments, revocations and checkpoints; this module
 turns them into Prometheus series and `Alert` values for the alert sink it was built
 with (alerts built by `monitor.sinks.alerts.explain`, `.drift_alerts` and `.operational`).
-It never
-touches Kafka. `lock` is held by the loop while it mutates partition state and by every
-scrape while it reads it, so a scrape never sees a half-updated engine.
+It never touches Kafka. `lock` is held by the loop while it mutates partition state and
+by every scrape while it reads it, so a scrape never sees a half-updated engine.
 """
 
 from __future__ import annotations
