@@ -7,6 +7,7 @@ factory as the daemon (`monitor.kafka_clients`).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -25,6 +26,7 @@ from monitor.sinks.topics import TopicSinks
 from monitor.source.kafka import make_consumer
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def scorer_config(cfg: MonitorConfig) -> MonitorConfig:
@@ -47,6 +49,11 @@ def ensure_internal_topic(bootstrap: str | list[str], k: KafkaConfig,
     found = topic_partitions(bootstrap, k.by_segment_topic, client)
     if found is None:
         raise FatalError(f"the internal topic {k.by_segment_topic} could not be created")
+    if k.repartition_partitions is not None and found != k.repartition_partitions:
+        log.warning("kafka.repartition_partitions is %d but the internal topic %s already "
+                    "has %d: the topic's count is used (it cannot change in place; see "
+                    "deploy/RUNBOOK.md, Scale-out)", k.repartition_partitions,
+                    k.by_segment_topic, found)
     return found
 
 
