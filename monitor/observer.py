@@ -110,6 +110,8 @@ class Observer:
             for d in part.dead_letters:
                 self.dead_letter(d.topic, d.partition, watch=self.counts_input)
             self.scored_events(part.topic, part.partition, pipeline, part.events, part.scores)
+        if result.origins is not None and self.submit is not None:
+            self.memory.remember(t, result.events)  # drift examples, found by the model
         if result.seconds.get("embed"):
             self.metrics.embed_seconds.observe(result.seconds["embed"])
         self.drift(t, p, pipeline, result.alarms, result.origins)

@@ -30,7 +30,9 @@ INTERNAL = "g.by-segment"
 def _repartitioned_observer(submitted: list[Alert], dropped: list[dict[str, str]]
                             ) -> tuple[Observer, Any]:
     cfg = config()
-    cfg = cfg.model_copy(update={"kafka": cfg.kafka.model_copy(update={"repartition": True})})
+    cfg = cfg.model_copy(update={
+        "kafka": cfg.kafka.model_copy(update={"repartition": True}),
+        "alerts": cfg.alerts.model_copy(update={"allow_fields": ["merchant"]})})
     obs = Observer(cfg, clock=lambda: NOW, alerts=RecordingAlerts(submitted, dropped.append),
                    input_name="payments")
     return obs, cfg
@@ -62,6 +64,8 @@ def test_a_repartitioned_drift_alert_names_the_input_segment_and_source_record()
     assert alert.details["source"] == {"topic": "payments", "partition": at.partition,
                                        "offset": at.offset}
     assert alert.details["model"] == {"topic": INTERNAL, "partition": 2}
+    examples = alert.details["example_events"]
+    assert examples and any(e.get("fields") == {"merchant": "new"} for e in examples), examples
     assert observer.last_alarm is not None and observer.last_alarm["partition"] is None
     assert observer.last_alarm["source"]["offset"] == at.offset
     # the input's counts are the router's: the scorer counts no consumed record

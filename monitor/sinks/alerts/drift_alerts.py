@@ -56,7 +56,9 @@ class DriftAlerts:
                 examples: Callable[[str, Sequence[str]], Sequence[Mapping[str, Any]]]
                 ) -> list[Fired]:
         """Fire each alarm of a batch, then resolve the segments that calmed down.
-        `origins` (aligned with the batch's events) name each alarm's source record."""
+        `origins` (aligned with the batch's events) name each alarm's source record;
+        `examples(topic, ids)` describes example events remembered under the model's
+        topic."""
         fired = []
         label_topic, label_part = self.named(topic, partition)
         start = pipeline.engine.index - (len(origins) if origins is not None else 0)
@@ -69,7 +71,7 @@ class DriftAlerts:
             self.drifting.add((topic, partition, alarm.segment))
             if self.submit is not None:
                 alert = drift_alert(label_topic, alarm, now, partition=label_part,
-                                    examples=examples(label_topic, alarm.examples))
+                                    examples=examples(topic, alarm.examples))
                 if self.input_label is not None:
                     alert.details["model"] = {"topic": topic, "partition": partition}
                     if source is not None:
