@@ -16,7 +16,8 @@ The daemon's own parts then write and restore it on an embedded broker:
   load). The changelog's `last_restore` splits its part into read and decode; the rest of
   the call (offset look-up, a new pipeline, loading the state, seek) is `load_s`.
 
-Medians and maxima are reported; the first restore also pays the reader's connection.
+Medians and maxima are reported; each restore pays its reader's connection, as a
+starting daemon does.
 """
 
 from __future__ import annotations
