@@ -174,6 +174,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"{key:<26} {'-' if value is None else f'{value:,.3f}'}")
         print(f"report written to {args.out}", file=sys.stderr)
         return 0
+    if args.restore:
+        from monitor.tools import bench_restore
+
+        report.update(bench_restore.run(args.segments or 64, args.segment_events,
+                                        args.repeats, args.snapshots, stop))
+        Path(args.out).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        bench_report.print_restore_table(report)
+        print(f"report written to {args.out}", file=sys.stderr)
+        return 0
     if args.engine_only:
         report.update(bench_data.engine_only())
     elif args.memory:
@@ -272,6 +281,17 @@ def _add_bench(sub: Any) -> None:
     bp.add_argument("--repartition", action="store_true", help="the same stream without "
                     "and with kafka.repartition (router in the same process): end-to-end "
                     "rates, their ratio and the router's own rate")
+    bp.add_argument("--restore", action="store_true", help="one partition's restore as the "
+                    "daemon does it on assignment (changelog read to its end, decode, load) "
+                    "on an embedded broker, for embedding-only and mixed (joint, per-field "
+                    "text) states of --segments segments (default 64)")
+    bp.add_argument("--segment-events", type=int, default=3000,
+                    help="with --restore: events fed to each segment (default 3000)")
+    bp.add_argument("--repeats", type=int, default=5,
+                    help="with --restore: restores timed (default 5)")
+    bp.add_argument("--snapshots", type=int, default=1, help="with --restore: checkpoints "
+                    "of the partition in the changelog, as an uncompacted one holds them "
+                    "(default 1)")
     bp.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
     bp.add_argument("--quiet", action="store_true", help="no progress lines")
     bp.set_defaults(func=cmd_bench)

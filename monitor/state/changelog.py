@@ -5,6 +5,7 @@ Records are keyed ``"<topic>:<partition>"`` and land in changelog partition
 restore reads one small partition. Restore reads from the beginning until a poll comes back
 empty, and never trusts `end_offsets()` alone: some brokers (Tansu) answer it with the base
 offset of the last record batch + 1, too small when that batch holds several records.
+Each restore leaves what it read and where its time went in `last_restore`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -25,6 +27,22 @@ log = logging.getLogger(__name__)
 _EMPTY_POLLS = 2  # consecutive empty polls that mean "read to the end"
 
 
+@dataclass(frozen=True, slots=True)
+class RestoreStats:
+    """One `Changelog.restore`: records and value bytes read, snapshots decoded, and its
+    seconds: `read_s` polling (to the end, decoding excluded), `end_wait_s` the part of
+    it after the last record arrived (the empty polls that mark the end), `decode_s`
+    decoding snapshots, `total_s` the whole call."""
+
+    records: int
+    value_bytes: int
+    decodes: int
+    read_s: float
+    end_wait_s: float
+    decode_s: float
+    total_s: float
+
+
 class Changelog:
     """Writes snapshots through the shared producer and restores them with its own consumer."""
 
@@ -36,6 +54,7 @@ class Changelog:
         self.client = dict(client)
         self.poll_ms = poll_ms
         self._reader: KafkaConsumer | None = None
+        self.last_restore: RestoreStats | None = None
 
     def partition_for(self, source_partition: int) -> int:
         return source_partition % self.partitions
@@ -59,6 +78,7 @@ class Changelog:
         keys = {snapshot_key(t, p): (t, p) for (t, p), c in wanted.items() if c is not None}
         if not keys:
             return {}
+        start = time.perf_counter()
         reader = self._consumer()
         tps = sorted({TopicPartition(self.topic, self.partition_for(p)) for _, p in keys.values()})
         reader.assign(tps)
@@ -68,7 +88,9 @@ class Changelog:
         best: dict[tuple[str, int], tuple[int, bytes]] = {}
         deadline = time.monotonic() + timeout_s
         empty = 0
-        read = 0
+        read = nbytes = decodes = 0
+        decode_s = 0.0
+        last_data = time.perf_counter()
         while empty < _EMPTY_POLLS or any(reader.position(tp) < floor[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise TransientError(f"changelog {self.topic}: restore timed out")
@@ -77,22 +99,38 @@ class Changelog:
             for records in batch.values():
                 for rec in records:
                     read += 1
+                    nbytes += len(rec.value or b"")
                     which = keys.get(rec.key) if rec.key is not None else None
                     if which is None or rec.value is None:
                         continue
+                    t = time.perf_counter()
                     try:
                         snap = Snapshot.decode(rec.value)
                     except DecodeError as err:
                         log.warning("changelog %s@%d: %s", self.topic, rec.offset, err.reason)
                         continue
+                    finally:
+                        decode_s += time.perf_counter() - t
+                        decodes += 1
                     committed = wanted[which]
                     newer = which not in best or snap.offset >= best[which][0]
                     if committed is not None and snap.offset <= committed and newer:
                         best[which] = (snap.offset, rec.value)
+            if batch:
+                last_data = time.perf_counter()
         reader.assign([])
-        log.info("changelog %s: read %d records, restored %d of %d partitions",
-                 self.topic, read, len(best), len(keys))
-        return {which: Snapshot.decode(data) for which, (_, data) in best.items()}
+        polled = time.perf_counter()
+        read_s = polled - start - decode_s
+        # the chosen snapshots are decoded a second time here (the loop keeps bytes only)
+        found = {which: Snapshot.decode(data) for which, (_, data) in best.items()}
+        done = time.perf_counter()
+        decode_s += done - polled
+        self.last_restore = RestoreStats(read, nbytes, decodes + len(found), read_s,
+                                         polled - last_data, decode_s, done - start)
+        log.info("changelog %s: read %d records (%d bytes) in %.2f s, decoded in %.2f s, "
+                 "restored %d of %d partitions", self.topic, read, nbytes, read_s, decode_s,
+                 len(best), len(keys))
+        return found
 
     def close(self) -> None:
         if self._reader is not None:

@@ -59,3 +59,56 @@ def print_table(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     for a, b in rows:
         table.add_row(a, b)
     Console(file=out, width=80).print(table)
+
+
+RESTORE_ROWS = [  # (label, key, scale, format): median / max of the restores
+    ("changelog read (ms)", "read_s", 1e3, "{:,.0f}"),
+    ("  of which end-of-log polls", "end_wait_s", 1e3, "{:,.0f}"),
+    ("decode (ms)", "decode_s", 1e3, "{:,.0f}"),
+    ("load and the rest (ms)", "load_s", 1e3, "{:,.0f}"),
+    ("total restore (ms)", "total_s", 1e3, "{:,.0f}"),
+    ("decode once, no Kafka (ms)", "decode_once_s", 1e3, "{:,.0f}"),
+    ("load once, no Kafka (ms)", "load_once_s", 1e3, "{:,.0f}"),
+]
+
+
+def restore_rows(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Column names (the variants) and rows of `monitor bench --restore`'s report."""
+    variants = r["variants"]
+    names = list(variants)
+    rows = [["segments live / ready"] + [f"{v['segments_live']} / {v['segments_ready']}"
+                                         for v in variants.values()],
+            ["snapshot bytes"] + [f"{v['snapshot_bytes']:,}" for v in variants.values()],
+            ["  per segment"] + [f"{v['snapshot_bytes_per_segment'] / 1e3:,.1f} KB"
+                                 for v in variants.values()],
+            ["changelog records / decodes"] + [
+                f"{v['changelog_records']} / {v['changelog_decodes']}"
+                for v in variants.values()]]
+    for label, key, scale, fmt in RESTORE_ROWS:
+        rows.append([f"{label}, median / max"] + [
+            f"{fmt.format(v[key]['median'] * scale)} / {fmt.format(v[key]['max'] * scale)}"
+            for v in variants.values()])
+    return names, rows
+
+
+def print_restore_table(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    names, rows = restore_rows(report)
+    title = (f"bench --restore: {report['segments']} segments x "
+             f"{report['events_per_segment']:,} events, {report['repeats']} restores, "
+             f"{report['snapshots']} snapshot(s)")
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich is optional
+        print(title, file=out)
+        width = max(len(r[0]) for r in rows)
+        for r in [["", *names], *rows]:
+            print(f"{r[0]:<{width}}  " + "  ".join(f"{c:>20}" for c in r[1:]), file=out)
+        return
+    table = Table(title=title)
+    table.add_column("measure")
+    for name in names:
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(*r)
+    Console(file=out, width=120).print(table)
