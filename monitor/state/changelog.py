@@ -5,6 +5,9 @@ Records are keyed ``"<topic>:<partition>"`` and land in changelog partition
 restore reads one small partition. Restore reads from the beginning until a poll comes back
 empty, and never trusts `end_offsets()` alone: some brokers (Tansu) answer it with the base
 offset of the last record batch + 1, too small when that batch holds several records.
+Each record's header `monitor.snapshot.offset` says which input offset the snapshot is at,
+so a restore decodes only the snapshot it keeps, however many older ones the topic still
+holds (a record without the header, from an older release, is decoded to learn it).
 Each restore leaves what it read and where its time went in `last_restore`.
 """
 
@@ -25,6 +28,23 @@ from monitor.state.snapshot import Snapshot, snapshot_key
 log = logging.getLogger(__name__)
 
 _EMPTY_POLLS = 2  # consecutive empty polls that mean "read to the end"
+_END_POLL_MS = 100  # their length, once the end offsets' lower bound is reached
+H_OFFSET = "monitor.snapshot.offset"
+
+
+def header_offset(headers: Any) -> int | None:
+    """The snapshot's input offset from its record headers; None when absent or bad.
+
+    >>> header_offset([("monitor.snapshot.offset", b"1200")]), header_offset([])
+    (1200, None)
+    """
+    for name, value in headers or ():
+        if name == H_OFFSET and value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +81,8 @@ class Changelog:
 
     def send(self, snap: Snapshot, data: bytes) -> FutureRecordMetadata:
         return self.producer.send(self.topic, key=snap.key, value=data,
-                                  partition=self.partition_for(snap.partition))
+                                  partition=self.partition_for(snap.partition),
+                                  headers=[(H_OFFSET, str(snap.offset).encode())])
 
     def _consumer(self) -> KafkaConsumer:
         if self._reader is None:
@@ -85,16 +106,20 @@ class Changelog:
         for tp in tps:
             reader.seek_to_beginning(tp)
         floor = reader.end_offsets(tps)  # a lower bound only (see module doc)
+        # per partition: the newest snapshot at or below its commit, as (offset, bytes)
         best: dict[tuple[str, int], tuple[int, bytes]] = {}
         deadline = time.monotonic() + timeout_s
         empty = 0
         read = nbytes = decodes = 0
         decode_s = 0.0
         last_data = time.perf_counter()
-        while empty < _EMPTY_POLLS or any(reader.position(tp) < floor[tp] for tp in tps):
+        while True:
+            short = all(reader.position(tp) >= floor[tp] for tp in tps)
+            if short and empty >= _EMPTY_POLLS:
+                break
             if time.monotonic() > deadline:
                 raise TransientError(f"changelog {self.topic}: restore timed out")
-            batch = reader.poll(timeout_ms=self.poll_ms)
+            batch = reader.poll(timeout_ms=_END_POLL_MS if short else self.poll_ms)
             empty = 0 if batch else empty + 1
             for records in batch.values():
                 for rec in records:
@@ -103,29 +128,37 @@ class Changelog:
                     which = keys.get(rec.key) if rec.key is not None else None
                     if which is None or rec.value is None:
                         continue
-                    t = time.perf_counter()
-                    try:
-                        snap = Snapshot.decode(rec.value)
-                    except DecodeError as err:
-                        log.warning("changelog %s@%d: %s", self.topic, rec.offset, err.reason)
-                        continue
-                    finally:
-                        decode_s += time.perf_counter() - t
-                        decodes += 1
+                    offset = header_offset(rec.headers)
+                    if offset is None:  # written before the header: decode to learn it
+                        t = time.perf_counter()
+                        try:
+                            offset = Snapshot.decode(rec.value).offset
+                        except DecodeError as err:
+                            log.warning("changelog %s@%d: %s", self.topic, rec.offset,
+                                        err.reason)
+                            continue
+                        finally:
+                            decode_s += time.perf_counter() - t
+                            decodes += 1
                     committed = wanted[which]
-                    newer = which not in best or snap.offset >= best[which][0]
-                    if committed is not None and snap.offset <= committed and newer:
-                        best[which] = (snap.offset, rec.value)
+                    newer = which not in best or offset >= best[which][0]
+                    if committed is not None and offset <= committed and newer:
+                        best[which] = (offset, rec.value)
             if batch:
                 last_data = time.perf_counter()
         reader.assign([])
         polled = time.perf_counter()
         read_s = polled - start - decode_s
-        # the chosen snapshots are decoded a second time here (the loop keeps bytes only)
-        found = {which: Snapshot.decode(data) for which, (_, data) in best.items()}
+        found = {}
+        for which, (_, data) in best.items():
+            try:
+                found[which] = Snapshot.decode(data)
+            except DecodeError as err:  # the newest is unreadable: say so, start without it
+                log.warning("changelog %s: snapshot of %s:%d: %s", self.topic, *which,
+                            err.reason)
         done = time.perf_counter()
         decode_s += done - polled
-        self.last_restore = RestoreStats(read, nbytes, decodes + len(found), read_s,
+        self.last_restore = RestoreStats(read, nbytes, decodes + len(best), read_s,
                                          polled - last_data, decode_s, done - start)
         log.info("changelog %s: read %d records (%d bytes) in %.2f s, decoded in %.2f s, "
                  "restored %d of %d partitions", self.topic, read, nbytes, read_s, decode_s,
