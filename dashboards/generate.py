@@ -101,10 +101,8 @@ def overview() -> dash_b.Dashboard:
         Panel("Consumer lag", "Records behind the high watermark, per partition (with "
               "kafka.repartition: the router's input partitions, then the scorer's internal "
               "ones).", "short",
-              (("max by (topic, partition) (monitor_consumer_lag_records{" + SEL + "})",
-                "{{topic}}/{{partition}}"),
-               ("max by (topic, partition) (monitor_router_lag_records{" + SEL + "})",
-                "router {{topic}}/{{partition}}"))),
+              (("max by (topic, partition) ({__name__=~\"monitor_consumer_lag_records|"
+                "monitor_router_lag_records\", " + SEL + "})", "{{topic}}/{{partition}}"),)),
         Panel("Processing latency", "Event time to scored: p50 and p99.", "s",
               (("histogram_quantile(0.5, sum by (le) (rate("
                 "monitor_processing_latency_seconds_bucket{" + SEL + "}[5m])))", "p50"),

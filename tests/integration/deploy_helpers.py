@@ -14,6 +14,8 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.config import AlertsConfig
+from monitor.repartition.report import RouterReport
 from monitor.sinks.metrics import Metrics
 from tests.tools import require_tool
 
@@ -59,7 +61,7 @@ def exported_metrics() -> frozenset[str]:
     """Every series name `Metrics` exposes, with the suffixes Prometheus sees
     (`_total`, `_bucket`/`_sum`/`_count`, `_info`)."""
     reg = CollectorRegistry()
-    Metrics(reg)
+    RouterReport(Metrics(reg), AlertsConfig())  # a repartition router's series too
     text = generate_latest(reg).decode()
     names: set[str] = set(re.findall(r"^# TYPE (\S+)", text, re.M))
     for fam in text_string_to_metric_families(text):

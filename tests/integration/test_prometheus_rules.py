@@ -10,6 +10,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitor.config import AlertsConfig
+from monitor.repartition.report import RouterReport
 from monitor.sinks.metrics import Metrics
 from tests.tools import require_tool
 
@@ -66,7 +68,7 @@ def test_every_alert_is_complete_and_links_to_its_runbook_section(alert: dict) -
 
 def test_rules_only_use_metrics_the_daemon_exports() -> None:
     reg = CollectorRegistry()
-    Metrics(reg)
+    RouterReport(Metrics(reg), AlertsConfig())  # a repartition router's series too
     exported = set(re.findall(r"^# TYPE (\S+)", generate_latest(reg).decode(), re.M))
     exported |= {f"{n}_total" for n in exported} | {"up"}
     used = {m for a in ALERTS for m in re.findall(r"\b(monitor_[a-z_]+|up)\b", a["expr"])}
