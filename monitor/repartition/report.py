@@ -50,12 +50,13 @@ class RouterReport:
         self.ops = OperationalWatch(alerts_cfg, clock, **(
             {"firing": alerts.firing} if alerts is not None else {}))
         self._lagging: set[Source] = set()
-
+        self._sent = 0  # alerts submitted so far
     def routed(self, read: Mapping[Source, int], forwarded: Mapping[Source, int],
                dead: Iterable[Source], seconds: float) -> None:
         """One committed batch: records read and forwarded per input partition, and the
         input partition of each dead letter."""
         m = self.metrics
+        sent = self._sent
         for (t, p), n in read.items():
             m.consumed.labels(t, str(p)).inc(n)
             self._send(self.ops.records(t, n))
@@ -65,8 +66,8 @@ class RouterReport:
             m.dead_lettered.labels(t, str(p)).inc()
             self._send(self.ops.dead_letter(t))
         self.batch_seconds.observe(seconds)
-        if self.alerts is not None:
-            self.alerts.checkpoint()  # before the commit, as the scorer's checkpoint does
+        if self.alerts is not None and self._sent > sent:
+            self.alerts.checkpoint()  # durable before the commit, as a scorer's checkpoint
 
     def lags(self, lags: Mapping[Source, int | None]) -> None:
         """The assigned input partitions' lag; a partition no longer assigned loses its
@@ -87,3 +88,4 @@ class RouterReport:
         if self.alerts is not None:
             for alert in alerts:
                 self.alerts.submit(alert)
+                self._sent += 1
