@@ -227,8 +227,7 @@ class Observer:
             row: dict[str, Any] = {"topic": f.topic, "partition": f.partition,
                                    **f.alarm.as_dict()}
             if f.source is not None:
-                row["source"] = {"topic": f.source.topic, "partition": f.source.partition,
-                                 "offset": f.source.offset}
+                row["source"] = f.source.where()
             self.last_alarm = row
             self.recent_alarms.append({**row, "time": now, "model": [topic, partition],
                                        "segment": bounded_label(f.alarm.segment)})

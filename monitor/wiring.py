@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,14 +22,13 @@ from monitor.config import MonitorConfig
 from monitor.embed import TextModel
 from monitor.embed.composite import CompositeEncoder, build_encoder
 from monitor.handler import BatchHandler
-from monitor.http import HttpServer
 from monitor.kafka_clients import daemon_producer, probe, retrying
-from monitor.observer import AlertPort, Observer, daemon_metrics
+from monitor.observer import Observer, daemon_metrics
 from monitor.outcome import BatchSink
 from monitor.pipeline import Pipeline
+from monitor.resources import open_alert_sink, open_http, serve_metrics
 from monitor.sinks.admin import ensure_output_topics
 from monitor.sinks.alerts.drift_alerts import input_label
-from monitor.sinks.metrics import Metrics
 from monitor.sinks.topics import TopicSinks
 from monitor.source.feedback import FeedbackReader
 from monitor.source.kafka import make_consumer, rebalance_listener, subscribe
@@ -99,11 +97,7 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
 
     retry = retrying(k, stop)
     store = SnapshotStore(cfg.checkpoint.state_dir) if cfg.checkpoint.state_dir else None
-    h = cfg.http
-    http = HttpServer(h.host, h.port, timeout_s=h.timeout_s,
-                      max_connections=h.max_connections) if h.enabled else None
-    if http is not None:
-        stack.callback(http.server.server_close)
+    http = open_http(cfg, stack)
     metrics = daemon_metrics(cfg)
     alerts = open_alert_sink(cfg, metrics, os.environ if env is None else env, stack)
     retry(lambda: probe(bootstrap), f"bootstrap {bootstrap}")
@@ -145,30 +139,9 @@ def open_daemon(cfg: MonitorConfig, bootstrap: str | list[str], text_model: Text
 
 def serve(observer: Observer, http: Any, extra: Callable[[], dict[str, Any]]) -> None:
     """Add /metrics, /status and the HTML status page (/) to the daemon's HTTP server."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
     from monitor.sinks.status import page, status_json
     from monitor.sinks.status_page import CONTENT_TYPE, render
 
-    def metrics() -> tuple[int, str, bytes]:
-        return 200, CONTENT_TYPE_LATEST, generate_latest(observer.metrics.registry)
-
-    http.route("/metrics", metrics)
+    serve_metrics(http, observer.metrics)
     http.route("/status", lambda: status_json(observer, extra))
     http.route("/", lambda: (200, CONTENT_TYPE, render(page(observer, extra()))))
-
-
-def open_alert_sink(cfg: MonitorConfig, metrics: Metrics, env: Mapping[str, str],
-                    stack: ExitStack) -> AlertPort | None:
-    """The alert sink when receivers are configured (closed with `stack`), else None."""
-    if not cfg.alerts.receivers:
-        return None
-    from monitor.sinks.alerts import AlertSink
-
-    state_dir = cfg.checkpoint.state_dir
-    if state_dir is None:
-        state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="monitor-alerts-"))
-        log.warning("checkpoint.state_dir is not set: the alert outbox lives in %s and does "
-                    "not survive a restart", state_dir)
-    sink = AlertSink(cfg.alerts, state_dir, env=env, on_count=metrics.on_alert_count)
-    return stack.enter_context(sink)

@@ -29,6 +29,14 @@ class Origin:
     offset: int
     timestamp_ms: int | None = None
 
+    def where(self) -> dict[str, str | int]:
+        """The source record as outputs name it (alert details, the status page).
+
+        >>> Origin("events", 2, 41, 1700).where()
+        {'topic': 'events', 'partition': 2, 'offset': 41}
+        """
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
     def headers(self) -> list[tuple[str, bytes]]:
         """The headers the router writes.
 

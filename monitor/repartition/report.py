@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -30,10 +29,9 @@ class RouterReport:
     """The router's `routed(...)` after each committed batch, `lags(...)` after each poll."""
 
     def __init__(self, metrics: Metrics, alerts_cfg: AlertsConfig,
-                 alerts: AlertPort | None = None, *, http: Any = None,
+                 alerts: AlertPort | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         r = metrics.registry
-        self.http = http  # a router process's own server (`--role router`), else None
         tp = ["topic", "partition"]
         self.metrics = metrics
         self.alerts = alerts
@@ -51,6 +49,7 @@ class RouterReport:
             {"firing": alerts.firing} if alerts is not None else {}))
         self._lagging: set[Source] = set()
         self._sent = 0  # alerts submitted so far
+
     def routed(self, read: Mapping[Source, int], forwarded: Mapping[Source, int],
                dead: Iterable[Source], seconds: float) -> None:
         """One committed batch: records read and forwarded per input partition, and the

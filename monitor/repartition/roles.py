@@ -18,7 +18,6 @@ from monitor.app import Daemon
 from monitor.config import MonitorConfig
 from monitor.errors import ConfigError
 from monitor.http import check
-from monitor.repartition.report import RouterReport
 from monitor.repartition.wiring import open_router
 
 log = logging.getLogger(__name__)
@@ -45,9 +44,7 @@ def run_roles(cfg: MonitorConfig, bootstrap: str | list[str], role: str, stack: 
         return
     if role == "both" and cfg.kafka.repartition:
         daemon = scorer()
-        obs = daemon.observer
-        router = open_router(cfg, bootstrap, stack, stop,
-                             report=RouterReport(obs.metrics, cfg.alerts, obs.alerts))
+        router = open_router(cfg, bootstrap, stack, stop, beside=daemon.observer)
         if daemon.http is not None:
             daemon.http.route("/healthz", check(both(router.healthy, daemon.healthy)))
             daemon.http.route("/readyz", check(both(router.ready, daemon.ready)))

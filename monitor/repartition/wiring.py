@@ -17,10 +17,12 @@ from kafka import KafkaConsumer
 
 from monitor.config import KafkaConfig, MonitorConfig
 from monitor.errors import FatalError
+from monitor.http import HttpServer, check
 from monitor.kafka_clients import daemon_producer, probe, retrying
-from monitor.observer import AlertPort, daemon_metrics
+from monitor.observer import AlertPort, Observer, daemon_metrics
 from monitor.repartition.report import RouterReport
 from monitor.repartition.router import Router
+from monitor.resources import open_alert_sink, open_http, serve_metrics
 from monitor.sinks.admin import create_topics, source_topics, topic_partitions
 from monitor.sinks.topics import TopicSinks
 from monitor.source.kafka import make_consumer
@@ -58,13 +60,17 @@ def ensure_internal_topic(bootstrap: str | list[str], k: KafkaConfig,
 
 
 def open_router(cfg: MonitorConfig, bootstrap: str | list[str], stack: ExitStack,
-                stop: threading.Event, *, report: RouterReport | None = None) -> Router:
-    """A router ready to `run()`, its clients closed by `stack`. `report`: where it
-    reports (the scorer's registry and alert sink in `--role both`); without one the
-    router has its own, served on `http` (`--role router`)."""
+                stop: threading.Event, *, beside: Observer | None = None) -> Router:
+    """A router ready to `run()`, its clients closed by `stack`. `beside`: the scorer's
+    observer in the same process (`--role both`), whose registry and alert sink the
+    router reports to; without one the router has its own, with its own HTTP server
+    (`--role router`)."""
     k = cfg.kafka
-    if report is None:
-        report = _own_report(cfg, stack)
+    http = None
+    if beside is not None:
+        report = RouterReport(beside.metrics, cfg.alerts, beside.alerts)
+    else:
+        report, http = _own_report(cfg, stack)
     retry = retrying(k, stop)
     client = k.client_options(bootstrap)
     retry(lambda: probe(bootstrap), f"bootstrap {bootstrap}")
@@ -84,31 +90,19 @@ def open_router(cfg: MonitorConfig, bootstrap: str | list[str], stack: ExitStack
     sinks = TopicSinks(producer, k.scored_topic, k.dead_letter_topic)
     router = Router(k, cfg.fields, consumer=consumer, producer=producer, dead_letters=sinks,
                     report=report, stop=stop, stale_after_s=cfg.http.stale_after_s)
-    if report.http is not None:
-        serve_router(report.http, router, report)
+    if http is not None:  # a router process's own /healthz, /readyz and /metrics
+        http.route("/healthz", check(router.healthy))
+        http.route("/readyz", check(router.ready))
+        serve_metrics(http, report.metrics)
+        stack.enter_context(http)
     return router
 
 
-def serve_router(http: Any, router: Router, report: RouterReport) -> None:
-    """/healthz, /readyz and /metrics of a router process."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from monitor.http import check
-
-    http.route("/healthz", check(router.healthy))
-    http.route("/readyz", check(router.ready))
-    http.route("/metrics", lambda: (200, CONTENT_TYPE_LATEST,
-                                    generate_latest(report.metrics.registry)))
-
-
-def _own_report(cfg: MonitorConfig, stack: ExitStack) -> RouterReport:
+def _own_report(cfg: MonitorConfig, stack: ExitStack) -> tuple[RouterReport, HttpServer | None]:
     """A router process's metrics, alert sink (its outbox in `<state_dir>/router`, apart
     from a scorer's) and HTTP server, opened before any broker call so that a taken port
     is said at once."""
     import os
-
-    from monitor.http import HttpServer
-    from monitor.wiring import open_alert_sink
 
     metrics = daemon_metrics(cfg)
     state = cfg.checkpoint.state_dir
@@ -117,11 +111,4 @@ def _own_report(cfg: MonitorConfig, stack: ExitStack) -> RouterReport:
     if own.checkpoint.state_dir is not None:
         os.makedirs(own.checkpoint.state_dir, exist_ok=True)
     alerts: AlertPort | None = open_alert_sink(own, metrics, os.environ, stack)
-    h = cfg.http
-    http = None
-    if h.enabled:
-        http = HttpServer(h.host, h.port, timeout_s=h.timeout_s,
-                          max_connections=h.max_connections)
-        stack.callback(http.server.server_close)
-        stack.enter_context(http)
-    return RouterReport(metrics, cfg.alerts, alerts, http=http)
+    return RouterReport(metrics, cfg.alerts, alerts), open_http(cfg, stack)

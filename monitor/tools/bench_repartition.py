@@ -18,7 +18,6 @@ from typing import Any, TextIO
 
 from monitor.config import MonitorConfig
 from monitor.embed import TextModel
-from monitor.repartition.report import RouterReport
 from monitor.repartition.wiring import open_router
 from monitor.sinks.admin import create_topics
 from monitor.source.embedded import EmbeddedBroker
@@ -55,9 +54,7 @@ def stream(cfg: MonitorConfig, model: TextModel | None, lines: list[bytes],
         daemon = open_daemon(cfg, broker.bootstrap, model, stack, stop, sinks=(stats, clock))
         clock.watch(daemon)
         if cfg.kafka.repartition:  # as `--role both`: the router reports with the scorer
-            obs = daemon.observer
-            router = open_router(cfg, broker.bootstrap, stack, stop,
-                                 report=RouterReport(obs.metrics, cfg.alerts, obs.alerts))
+            router = open_router(cfg, broker.bootstrap, stack, stop, beside=daemon.observer)
             thread = threading.Thread(target=router.run, name="router", daemon=True)
         if thread is not None:
             thread.start()

@@ -75,9 +75,7 @@ class DriftAlerts:
                 if self.input_label is not None:
                     alert.details["model"] = {"topic": topic, "partition": partition}
                     if source is not None:
-                        alert.details["source"] = {"topic": source.topic,
-                                                   "partition": source.partition,
-                                                   "offset": source.offset}
+                        alert.details["source"] = source.where()
                 self.submit(alert)
         self._resolve(topic, partition, pipeline, now)
         return fired
