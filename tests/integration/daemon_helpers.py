@@ -77,7 +77,8 @@ def produce(bootstrap: str, topic: str, lines: list[bytes], partitions: int = 1,
 
 
 def read_all(bootstrap: str, topic: str, partitions: int, quiet_polls: int = 3) -> list[Any]:
-    """Every record of `topic`, read until several polls in a row come back empty."""
+    """Every record of `topic`: read past the end offsets it had when asked, then until
+    `quiet_polls` polls in a row come back empty."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                              enable_auto_commit=False, fetch_max_wait_ms=50)
     # a read before the daemon created the topic may have auto-created it with more
@@ -86,10 +87,14 @@ def read_all(bootstrap: str, topic: str, partitions: int, quiet_polls: int = 3) 
     tps = [TopicPartition(topic, p) for p in sorted(found)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
+    # the end offsets are a lower bound (Tansu answers the last batch's base offset + 1):
+    # read at least to them, so a slow first fetch on a loaded machine is not "the end"
+    floor = consumer.end_offsets(tps)
     out: list[Any] = []
     empty = 0
     deadline = time.monotonic() + 60
-    while empty < quiet_polls and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+            empty < quiet_polls or any(consumer.position(tp) < floor[tp] for tp in tps)):
         batch = consumer.poll(timeout_ms=300)
         empty = 0 if batch else empty + 1
         for records in batch.values():
